@@ -1,0 +1,344 @@
+"""Policy evaluation: a pure function of (meeting, classifications, policy, evidence).
+
+No clock, no I/O, no transport. The same inputs give the same decisions, with
+a trace of every rule considered, the values its conditions saw and the
+evidence it cited.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+
+import cel
+
+from . import ENGINE_VERSION
+from .evidence import ADVERSE_KINDS, EvidenceUnavailable, EvidenceView
+from .model import (
+    NO_RECOMMENDATION,
+    REFER,
+    BallotItem,
+    Classification,
+    ConditionResult,
+    EvidenceRecord,
+    Meeting,
+    MeetingDecision,
+    Recommendation,
+    RuleEvaluation,
+)
+from .policy import WITH_BOARD, Condition, Policy, Rule
+
+UNPLACED_REASON = "the taxonomy could not place this item; a human must classify it"
+_MAX_ERROR = 300
+
+
+def decide_meeting(
+    meeting: Meeting,
+    classifications: tuple[Classification, ...],
+    policy: Policy,
+    evidence: EvidenceView,
+) -> MeetingDecision:
+    """Decides every item of ``meeting``; ``classifications`` are in item order."""
+    scope = _Scope(meeting, evidence)
+    recommendations = tuple(
+        _decide_item(item, classification, policy, scope)
+        for item, classification in zip(meeting.items, classifications, strict=True)
+    )
+    cited_ids = {i for r in recommendations for i in r.cited_evidence_ids}
+    return MeetingDecision(
+        meeting=meeting,
+        policy=policy.ref,
+        as_of=evidence.as_of,
+        engine_version=ENGINE_VERSION,
+        taxonomy_hash=classifications[0].taxonomy_hash if classifications else "",
+        recommendations=recommendations,
+        evidence=tuple(r for r in evidence.records if r.evidence_id in cited_ids),
+    )
+
+
+def item_facts(item: BallotItem, classification: Classification) -> dict:
+    """What conditions see as ``item`` (policy.ITEM_FIELDS lists these names)."""
+    facts = {
+        "item_id": item.item_id,
+        "number": item.number,
+        "title": item.title,
+        "text": item.text,
+        "proponent": {"kind": item.proponent_kind, "name": item.proponent_name},
+        "board_recommendation": item.board_recommendation,
+        "vote_options": list(item.vote_options),
+        "npx_categories": list(classification.npx_categories),
+        "topic": classification.topic,
+        "topics": list(classification.topics),
+        "request_kind": classification.request_kind,
+        "flags": list(classification.flags),
+        "classification_source": classification.source,
+    }
+    return facts
+
+
+class _Scope:
+    """The CEL context of one meeting: issuer, meeting and evidence functions.
+
+    Built once per meeting; only ``item`` changes between items. Evidence
+    functions note which records they returned, so a decision cites exactly
+    what its conditions used.
+    """
+
+    def __init__(self, meeting: Meeting, evidence: EvidenceView):
+        self.evidence = evidence
+        self.used: dict[str, EvidenceRecord] = {}
+        self._item_id: str | None = None
+        issuer = meeting.issuer
+        self.variables = {
+            "issuer": {
+                "name": issuer.name,
+                "ticker": issuer.ticker,
+                "isin": issuer.isin,
+                "cusip": issuer.cusip,
+                "country": issuer.country,
+            },
+            "meeting": {
+                "meeting_id": meeting.meeting_id,
+                "meeting_type": meeting.meeting_type,
+                "meeting_date": meeting.meeting_date.isoformat(),
+            },
+            "as_of": evidence.as_of.isoformat(),
+        }
+        self.context = cel.Context()
+        for name, value in self.variables.items():
+            self.context.add_variable(name, value)
+        self.failure = ""
+        for name, function in (
+            ("controversies", self._controversies),
+            ("company_actions", self._company_actions),
+            ("evidence", self._evidence),
+        ):
+            self.context.add_function(name, self._guarded(function))
+
+    def set_item(self, item: BallotItem, facts: dict) -> None:
+        if self._item_id != item.item_id:
+            self.context.add_variable("item", facts)
+            self.variables["item"] = facts
+            self._item_id = item.item_id
+
+    def _guarded(self, function):
+        # An exception raised inside a CEL callback is printed by the binding;
+        # instead note the failure, return null (which fails the expression in
+        # CEL itself) and report the noted reason.
+        def call(*args):
+            try:
+                return function(*args)
+            except EvidenceUnavailable as exc:
+                self.failure = f"evidence unavailable: {exc}"
+            except Exception as exc:
+                self.failure = f"{function.__name__.lstrip('_')}() failed: {_clean_error(exc)}"
+            return None
+
+        call.__name__ = function.__name__
+        return call
+
+    def _as_values(self, records) -> list[dict]:
+        out = []
+        for r in records:
+            self.used[r.evidence_id] = r
+            out.append(
+                {
+                    "evidence_id": r.evidence_id,
+                    "kind": r.kind,
+                    "status": r.status,
+                    "published": r.published.isoformat(),
+                    "topics": list(r.topics),
+                    "disputed": r.status == "DISPUTED",
+                }
+            )
+        return out
+
+    def _controversies(self, topics, years=None):
+        return self._as_values(self.evidence.select(topics, years, ADVERSE_KINDS))
+
+    def _company_actions(self, topics, years=None):
+        return self._as_values(self.evidence.select(topics, years, frozenset({"COMPANY_ACTION"})))
+
+    def _evidence(self, topics):
+        return self._as_values(self.evidence.select(topics))
+
+    def evaluate(self, condition: Condition) -> tuple[ConditionResult, list[EvidenceRecord]]:
+        self.used = {}
+        self.failure = ""
+        error = ""
+        if condition.uses_evidence and not self.evidence.covered:
+            result, error = "UNKNOWN", "evidence unavailable: no evidence is on record for this issuer"
+        else:
+            try:
+                value = condition.program.execute(self.context)
+                if isinstance(value, bool):
+                    result = "TRUE" if value else "FALSE"
+                else:
+                    result = "UNKNOWN"
+                    error = f"evaluated to {type(value).__name__}, not true or false"
+            except Exception as exc:  # missing data, type errors: the condition is unknown
+                result, error = "UNKNOWN", _clean_error(exc)
+            if self.failure:
+                result, error = "UNKNOWN", self.failure
+        used = sorted(self.used.values(), key=lambda r: (r.published, r.evidence_id), reverse=True)
+        values = tuple((path, self._value_at(path)) for path in condition.paths)
+        if condition.uses_evidence:
+            values += (("evidence_used", json.dumps([r.evidence_id for r in used])),)
+        return ConditionResult(condition.role, condition.source, result, values, error), used
+
+    def _value_at(self, path: str) -> str:
+        value: object = self.variables
+        for part in path.split("."):
+            if not isinstance(value, dict) or part not in value:
+                return "<absent>"
+            value = value[part]
+        return json.dumps(value, ensure_ascii=False)[:500]
+
+
+def _clean_error(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    if isinstance(exc, KeyError):
+        text = f"no value for {text}"
+    return text[:_MAX_ERROR] or type(exc).__name__
+
+
+def _selects(rule: Rule, item: BallotItem, c: Classification) -> bool:
+    if rule.proponent and rule.proponent != item.proponent_kind:
+        return False
+    if rule.placed is not None and rule.placed != c.placed:
+        return False
+    if rule.categories and rule.categories.isdisjoint(c.npx_categories):
+        return False
+    if rule.topics and rule.topics.isdisjoint(c.topics):
+        return False
+    if rule.request_kinds and c.request_kind not in rule.request_kinds:
+        return False
+    if rule.flags and rule.flags.isdisjoint(c.flags):
+        return False
+    if rule.not_flags and not rule.not_flags.isdisjoint(c.flags):
+        return False
+    return True
+
+
+def _cast(vote: str, item: BallotItem) -> tuple[str | None, str]:
+    """The vote to cast for a rule's outcome, or None and why it cannot be cast."""
+    if vote == WITH_BOARD:
+        if item.board_recommendation == NO_RECOMMENDATION:
+            return None, "the board made no recommendation to follow"
+        vote = item.board_recommendation
+    if vote == REFER or not item.vote_options or vote in item.vote_options:
+        return vote, ""
+    # Plurality elections offer WITHHOLD where other items offer AGAINST.
+    swap = {"AGAINST": "WITHHOLD", "WITHHOLD": "AGAINST"}.get(vote)
+    if swap and swap in item.vote_options:
+        return swap, f"{vote} cast as {swap}, the card's option"
+    return None, f"{vote} is not an option on the card"
+
+
+def _against_management(vote: str, board: str) -> bool:
+    return vote != REFER and board != NO_RECOMMENDATION and vote != board
+
+
+def _citation(record: EvidenceRecord) -> str:
+    publisher = record.sources[0].publisher if record.sources else "unattributed"
+    status = {"DISPUTED": ", disputed", "COMPANY_STATEMENT": ", company statement"}.get(
+        record.status, ""
+    )
+    kind = " (allegation)" if record.kind == "ALLEGATION" else ""
+    return f"{record.evidence_id}{kind} ({publisher}, {record.published.isoformat()}{status})"
+
+
+def _rationale(
+    template: string.Template, item: BallotItem, c: Classification, vote: str, scope: _Scope,
+    cited: list[EvidenceRecord],
+) -> str:
+    return template.safe_substitute(
+        issuer=scope.variables["issuer"]["name"],
+        topic=(c.topic or "unclassified").replace("_", " "),
+        board=item.board_recommendation,
+        vote=vote,
+        cited="; ".join(_citation(r) for r in cited) or "no related records",
+    )
+
+
+def _decide_item(
+    item: BallotItem, c: Classification, policy: Policy, scope: _Scope
+) -> Recommendation:
+    trace: list[RuleEvaluation] = []
+    facts = None
+    for rule in policy.rules:
+        if not _selects(rule, item, c):
+            continue
+        results: list[ConditionResult] = []
+        cited: dict[str, EvidenceRecord] = {}
+        outcome = "FIRED"
+        if rule.conditions or rule.strong:
+            facts = facts or item_facts(item, c)
+            scope.set_item(item, facts)
+        for condition in rule.conditions:
+            result, used = scope.evaluate(condition)
+            results.append(result)
+            cited.update((r.evidence_id, r) for r in used)
+            wanted = "TRUE" if condition.role == "if" else "FALSE"
+            if result.result == "UNKNOWN":
+                outcome = "CONDITION_UNKNOWN"
+                break
+            if result.result != wanted:
+                outcome = "CONDITION_FALSE"
+                break
+        if outcome != "FIRED":
+            trace.append(RuleEvaluation(rule.id, rule.policy_id, outcome, tuple(results)))
+            continue
+        vote, note = _cast(rule.vote, item)
+        if vote is None:
+            trace.append(
+                RuleEvaluation(rule.id, rule.policy_id, "NOT_APPLICABLE", tuple(results), note)
+            )
+            continue
+        strength = ""
+        if rule.strong is not None:
+            result, used = scope.evaluate(rule.strong)
+            results.append(result)
+            strength = "strong" if result.result == "TRUE" else "standard"
+            if result.result == "TRUE":
+                cited.update((r.evidence_id, r) for r in used)
+        trace.append(RuleEvaluation(rule.id, rule.policy_id, "FIRED", tuple(results), note))
+        cited_records = sorted(cited.values(), key=lambda r: (r.published, r.evidence_id))
+        text = _rationale(rule.why, item, c, vote, scope, cited_records)
+        if strength == "strong" and rule.why_strong is not None:
+            text += " " + _rationale(rule.why_strong, item, c, vote, scope, cited_records)
+        return _recommendation(
+            item, c, policy, vote, rule.id, text, strength, trace, cited_records
+        )
+    vote, note = _cast(policy.default_vote, item)
+    if vote is None:
+        vote = REFER
+    text = _rationale(
+        string.Template(policy.default_why or "No rule of the policy decides this item."),
+        item, c, vote, scope, [],
+    )
+    trace.append(RuleEvaluation("default", policy.id, "FIRED", (), note))
+    return _recommendation(item, c, policy, vote, "default", text, "", trace, [])
+
+
+def _recommendation(item, c, policy, vote, rule_id, rationale, strength, trace, cited):
+    reasons = []
+    if vote == REFER:
+        reasons.append(rationale)
+    if not c.placed:
+        reasons.append(UNPLACED_REASON)
+    return Recommendation(
+        item_id=item.item_id,
+        vote=vote,
+        board_recommendation=item.board_recommendation,
+        against_management=_against_management(vote, item.board_recommendation),
+        needs_review=bool(reasons),
+        review_reason=" ".join(reasons),
+        classification=c,
+        rule_id=rule_id,
+        rationale=rationale,
+        strength=strength,
+        trace=tuple(trace),
+        cited_evidence_ids=tuple(r.evidence_id for r in cited),
+        policy=policy.ref,
+    )

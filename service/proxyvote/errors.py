@@ -1,0 +1,71 @@
+"""Domain errors: one base class, one subclass per condition.
+
+Adapters map them to transport status in one place (``grpc_errors`` for gRPC,
+``cli`` for the command line); the core raises nothing else on bad input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FieldViolation:
+    field: str
+    description: str
+
+
+class ProxyvoteError(Exception):
+    """Base class of every error a caller can cause."""
+
+    template = "{detail}"
+
+    def __init__(self, detail: str = "", **kwargs):
+        self.detail = detail
+        self.kwargs = kwargs
+        super().__init__(self.template.format(detail=detail, **kwargs))
+
+
+class InvalidArgument(ProxyvoteError):
+    """The request is malformed; ``violations`` names every bad field."""
+
+    template = "invalid request: {detail}"
+
+    def __init__(self, violations: list[FieldViolation]):
+        self.violations = list(violations)
+        detail = "; ".join(f"{v.field}: {v.description}" for v in self.violations)
+        super().__init__(detail)
+
+
+class NotFound(ProxyvoteError):
+    template = "{kind} not found: {detail}"
+
+    def __init__(self, kind: str, name: str):
+        self.kind_name = kind
+        self.name = name
+        super().__init__(name, kind=kind)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyProblem:
+    file: str
+    line: int
+    column: int
+    message: str
+    rule_id: str = ""
+    path: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
+        rule = f" [rule {self.rule_id}]" if self.rule_id else ""
+        return f"{where}:{rule} {self.message}"
+
+
+class PolicyInvalid(ProxyvoteError):
+    """A policy or taxonomy document failed validation; ``problems`` lists all."""
+
+    template = "invalid policy: {detail}"
+
+    def __init__(self, problems: list[PolicyProblem]):
+        self.problems = list(problems)
+        super().__init__("; ".join(str(p) for p in self.problems))

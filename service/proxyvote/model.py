@@ -1,0 +1,186 @@
+"""The domain: plain, immutable values the core works on.
+
+Enumerations are kept as their names (``"FOR"``, ``"SHAREHOLDER"``), the same
+spelling as the interchange files and the protobuf enums.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+VOTES = ("FOR", "AGAINST", "ABSTAIN", "WITHHOLD", "ONE_YEAR", "TWO_YEARS", "THREE_YEARS")
+FREQUENCIES = ("ONE_YEAR", "TWO_YEARS", "THREE_YEARS")
+REFER = "REFER"
+NO_RECOMMENDATION = "NONE"
+DEFAULT_VOTE_OPTIONS = ("FOR", "AGAINST", "ABSTAIN")
+PROPONENT_KINDS = ("MANAGEMENT", "SHAREHOLDER")
+
+NPX_CATEGORIES = (
+    "DIRECTOR_ELECTIONS",
+    "SECTION_14A_SAY_ON_PAY",
+    "AUDIT_RELATED",
+    "INVESTMENT_COMPANY_MATTERS",
+    "SHAREHOLDER_RIGHTS_AND_DEFENSES",
+    "EXTRAORDINARY_TRANSACTIONS",
+    "CAPITAL_STRUCTURE",
+    "COMPENSATION",
+    "CORPORATE_GOVERNANCE",
+    "ENVIRONMENT_OR_CLIMATE",
+    "HUMAN_RIGHTS_OR_HUMAN_CAPITAL",
+    "DIVERSITY_EQUITY_INCLUSION",
+    "OTHER_SOCIAL_ISSUES",
+    "OTHER",
+)
+
+EVIDENCE_KINDS = ("CONTROVERSY", "ALLEGATION", "COMPANY_ACTION", "DISCLOSURE")
+EVIDENCE_STATUSES = ("REPORTED", "DISPUTED", "COMPANY_STATEMENT", "CONFIRMED")
+
+
+def parse_date(text: str) -> dt.date:
+    """A strict YYYY-MM-DD date; raises ValueError otherwise."""
+    if len(text) != 10 or text[4] != "-" or text[7] != "-":
+        raise ValueError(f"{text!r} is not a YYYY-MM-DD date")
+    return dt.date.fromisoformat(text)
+
+
+@dataclass(frozen=True, slots=True)
+class Issuer:
+    name: str
+    ticker: str = ""
+    isin: str = ""
+    cusip: str = ""
+    country: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CallerCategory:
+    npx_category: str
+    topic: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BallotItem:
+    item_id: str
+    title: str
+    proponent_kind: str
+    number: str = ""
+    text: str = ""
+    proponent_name: str = ""
+    board_recommendation: str = NO_RECOMMENDATION
+    # Empty when the card was not described: then any vote is allowed.
+    vote_options: tuple[str, ...] = ()
+    category: CallerCategory | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Meeting:
+    meeting_id: str
+    issuer: Issuer
+    meeting_date: dt.date
+    items: tuple[BallotItem, ...]
+    meeting_type: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceSource:
+    publisher: str
+    url: str = ""
+    document: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceRecord:
+    evidence_id: str
+    issuer_name: str
+    issuer_ticker: str
+    published: dt.date
+    topics: tuple[str, ...]
+    kind: str
+    status: str
+    summary: str = ""
+    event_date: dt.date | None = None
+    date_precision: str = "day"
+    sources: tuple[EvidenceSource, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One taxonomy rule that matched an item, and on what."""
+
+    rule_id: str
+    kind: str  # "topic", "request_kind" or "flag"
+    field: str
+    pattern: str
+    matched: str
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    source: str  # "CALLER", "TAXONOMY" or "UNPLACED"
+    npx_categories: tuple[str, ...]
+    topic: str
+    topics: tuple[str, ...]
+    request_kind: str
+    flags: tuple[str, ...]
+    matches: tuple[Match, ...]
+    taxonomy_hash: str
+
+    @property
+    def placed(self) -> bool:
+        return self.source != "UNPLACED"
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionResult:
+    role: str  # "if", "unless", "strong"
+    expression: str
+    result: str  # "TRUE", "FALSE", "UNKNOWN"
+    values: tuple[tuple[str, str], ...] = ()
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RuleEvaluation:
+    rule_id: str
+    policy_id: str
+    outcome: str  # "FIRED", "CONDITION_FALSE", "CONDITION_UNKNOWN", "NOT_APPLICABLE"
+    conditions: tuple[ConditionResult, ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRef:
+    id: str
+    version: int
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    item_id: str
+    vote: str
+    board_recommendation: str
+    against_management: bool
+    needs_review: bool
+    review_reason: str
+    classification: Classification
+    rule_id: str
+    rationale: str
+    strength: str
+    trace: tuple[RuleEvaluation, ...]
+    cited_evidence_ids: tuple[str, ...]
+    policy: PolicyRef
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingDecision:
+    """Every item of one meeting decided under one policy as of one date."""
+
+    meeting: Meeting
+    policy: PolicyRef
+    as_of: dt.date
+    engine_version: str
+    taxonomy_hash: str
+    recommendations: tuple[Recommendation, ...]
+    evidence: tuple[EvidenceRecord, ...] = field(default=())

@@ -1,0 +1,347 @@
+"""Voting policies: the YAML schema, validation and compilation.
+
+A policy document is validated in full (schema, then meaning: known topics and
+categories, CEL that compiles and names only known variables and functions,
+rationale placeholders) and every problem is reported with its line. Only a
+valid document compiles; compiling resolves ``extends`` against already
+compiled parents, so a compiled policy is a flat, ordered list of rules with
+CEL programs compiled once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import string
+from dataclasses import dataclass
+
+import cel
+
+from .errors import PolicyInvalid, PolicyProblem
+from .model import NPX_CATEGORIES, PROPONENT_KINDS, REFER, VOTES, PolicyRef
+from .taxonomy import Taxonomy
+from .yaml_source import YamlSource, parse_yaml, schema_problems
+
+WITH_BOARD = "WITH_BOARD"
+OUTCOMES = VOTES + (REFER, WITH_BOARD)
+
+# Names a condition may use. Keep in step with engine.item_facts and the
+# functions engine binds.
+CEL_ROOTS = frozenset({"item", "issuer", "meeting", "as_of"})
+ITEM_FIELDS = frozenset(
+    {
+        "item_id", "number", "title", "text", "proponent", "board_recommendation",
+        "vote_options", "npx_categories", "topic", "topics", "request_kind", "flags",
+        "classification_source",
+    }
+)
+EVIDENCE_FUNCTIONS = frozenset({"controversies", "company_actions", "evidence"})
+CEL_FUNCTIONS = EVIDENCE_FUNCTIONS | {
+    "size", "contains", "startsWith", "endsWith", "matches", "has", "exists", "all",
+    "exists_one", "map", "filter", "int", "uint", "double", "string", "bool", "bytes",
+    "timestamp", "duration", "type", "dyn",
+}
+RATIONALE_PLACEHOLDERS = frozenset({"issuer", "topic", "board", "cited", "vote"})
+
+_ID = {"type": "string", "pattern": "^[a-z][a-z0-9-]*$", "maxLength": 100}
+_RULE_ID = {"type": "string", "pattern": "^[a-z][a-z0-9-]*$", "maxLength": 100}
+_CEL = {"type": "string", "minLength": 1, "maxLength": 4000}
+_TEXT = {"type": "string", "maxLength": 4000}
+
+
+def _str_list(items=None) -> dict:
+    return {"type": "array", "minItems": 1, "items": items or {"type": "string"}}
+
+
+SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "version", "default", "rules"],
+    "properties": {
+        "id": _ID,
+        "version": {"type": "integer", "minimum": 1},
+        "title": _TEXT,
+        "description": _TEXT,
+        "extends": _ID,
+        "default": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["vote"],
+            "properties": {"vote": {"enum": list(OUTCOMES)}, "why": _TEXT},
+        },
+        "rules": {
+            "type": "array",
+            "maxItems": 1000,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["id", "vote", "why"],
+                "properties": {
+                    "id": _RULE_ID,
+                    "description": _TEXT,
+                    "when": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "categories": _str_list({"enum": list(NPX_CATEGORIES)}),
+                            "topics": _str_list(),
+                            "proponent": {"enum": list(PROPONENT_KINDS)},
+                            "request_kinds": _str_list(),
+                            "flags": _str_list(),
+                            "not_flags": _str_list(),
+                            "placed": {"type": "boolean"},
+                        },
+                    },
+                    "if": _CEL,
+                    "unless": _CEL,
+                    "vote": {"enum": list(OUTCOMES)},
+                    "strength": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["strong"],
+                        "properties": {"strong": _CEL},
+                    },
+                    "why": {"type": "string", "minLength": 1, "maxLength": 4000},
+                    "why_strong": _TEXT,
+                },
+            },
+        },
+    },
+}
+
+_MACRO_VAR = re.compile(r"\.\s*(?:exists|all|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
+_PATH = re.compile(r"\b(item|issuer|meeting)((?:\.[A-Za-z_]\w*)+)")
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    role: str  # "if", "unless", "strong"
+    source: str
+    program: object  # cel.Program
+    paths: tuple[str, ...]  # variable paths it reads, for the trace
+    uses_evidence: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    policy_id: str
+    vote: str
+    why: string.Template
+    why_strong: string.Template | None
+    categories: frozenset[str]
+    topics: frozenset[str]
+    proponent: str
+    request_kinds: frozenset[str]
+    flags: frozenset[str]
+    not_flags: frozenset[str]
+    placed: bool | None
+    conditions: tuple[Condition, ...]  # "if" and "unless", in that order
+    strong: Condition | None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """A compiled, immutable policy version with its parents folded in."""
+
+    id: str
+    version: int
+    title: str
+    extends: str
+    source: str
+    filename: str
+    content_hash: str
+    default_vote: str
+    default_why: str
+    rules: tuple[Rule, ...]
+
+    @property
+    def ref(self) -> PolicyRef:
+        return PolicyRef(self.id, self.version, self.content_hash)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyDocument:
+    """A policy that passed validation on its own, before parents are resolved."""
+
+    source: YamlSource
+    text: str
+
+    @property
+    def id(self) -> str:
+        return self.source.data["id"]
+
+    @property
+    def version(self) -> int:
+        return self.source.data["version"]
+
+    @property
+    def extends(self) -> str:
+        return self.source.data.get("extends", "")
+
+
+def read_policy(text: str, filename: str, taxonomy: Taxonomy) -> PolicyDocument:
+    """Validates one policy document; raises PolicyInvalid listing every problem."""
+    source = parse_yaml(text, filename)
+
+    def rule_id_at(path) -> str:
+        try:
+            if path[0] == "rules":
+                return str(source.data["rules"][path[1]].get("id", ""))
+        except (IndexError, KeyError, TypeError, AttributeError):
+            pass
+        return ""
+
+    problems = schema_problems(source, SCHEMA, rule_id_at)
+    if problems:
+        raise PolicyInvalid(problems)
+    problems = _meaning_problems(source, taxonomy)
+    if problems:
+        raise PolicyInvalid(problems)
+    return PolicyDocument(source, text)
+
+
+def _meaning_problems(source: YamlSource, taxonomy: Taxonomy) -> list[PolicyProblem]:
+    doc = source.data
+    problems: list[PolicyProblem] = []
+    known = {
+        "topics": taxonomy.topic_ids,
+        "request_kinds": taxonomy.request_kind_ids,
+        "flags": taxonomy.flag_ids,
+        "not_flags": taxonomy.flag_ids,
+    }
+    seen: dict[str, int] = {}
+    _check_template(source, ("default", "why"), doc["default"].get("why", ""), "", problems)
+    for i, rule in enumerate(doc["rules"]):
+        rid = rule["id"]
+        if rid in seen:
+            problems.append(source.problem(("rules", i, "id"), f"duplicate rule id {rid!r}", rid))
+        seen[rid] = i
+        for key, allowed in known.items():
+            for j, value in enumerate(rule.get("when", {}).get(key, [])):
+                if value not in allowed:
+                    problems.append(
+                        source.problem(
+                            ("rules", i, "when", key, j),
+                            f"unknown {key.rstrip('s').replace('not_flag', 'flag')} {value!r}: "
+                            "not in the taxonomy, so this rule would never match",
+                            rid,
+                        )
+                    )
+        for role, path in (("if", ("if",)), ("unless", ("unless",)), ("strong", ("strength", "strong"))):
+            expression = rule.get(path[0]) if len(path) == 1 else rule.get("strength", {}).get("strong")
+            if expression is None:
+                continue
+            for message in cel_problems(expression):
+                problems.append(source.problem(("rules", i) + path, f"{role}: {message}", rid))
+        _check_template(source, ("rules", i, "why"), rule["why"], rid, problems)
+        _check_template(source, ("rules", i, "why_strong"), rule.get("why_strong", ""), rid, problems)
+        if "why_strong" in rule and "strength" not in rule:
+            problems.append(
+                source.problem(("rules", i, "why_strong"), "why_strong needs a strength", rid)
+            )
+    return problems
+
+
+def cel_problems(expression: str) -> list[str]:
+    """Why a condition is unusable, or nothing: syntax, unknown names or fields."""
+    try:
+        program = cel.compile(expression)
+    except Exception as exc:  # the binding raises ValueError; be safe with any
+        return [f"CEL does not compile: {_first_line(exc)}"]
+    refs = program.references()
+    problems = []
+    bound = set(_MACRO_VAR.findall(expression))
+    for name in refs["variables"]:
+        if name not in CEL_ROOTS and name not in bound:
+            roots = ", ".join(sorted(CEL_ROOTS))
+            problems.append(f"unknown variable {name!r} (known: {roots})")
+    for name in refs["functions"]:
+        if name[0] in "_@!" or name in CEL_FUNCTIONS:
+            continue
+        problems.append(f"unknown function {name!r}")
+    for root, tail in _PATH.findall(expression):
+        first = tail.split(".")[1]
+        if root == "item" and first not in ITEM_FIELDS:
+            problems.append(f"unknown field item.{first} (known: {', '.join(sorted(ITEM_FIELDS))})")
+    return problems
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc)
+    text = text.replace("Failed to parse expression", "").strip()
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return " ".join(lines[:2])[:300]
+
+
+def _check_template(source, path, text, rule_id, problems) -> None:
+    if not text:
+        return
+    template = string.Template(text)
+    if not template.is_valid():
+        problems.append(source.problem(path, "bad $placeholder (write $$ for a dollar sign)", rule_id))
+        return
+    for name in template.get_identifiers():
+        if name not in RATIONALE_PLACEHOLDERS:
+            allowed = ", ".join(f"${p}" for p in sorted(RATIONALE_PLACEHOLDERS))
+            problems.append(source.problem(path, f"unknown placeholder ${name} (known: {allowed})", rule_id))
+
+
+def compile_policy(document: PolicyDocument, parent: Policy | None) -> Policy:
+    """A runnable policy: the document's rules first, then the parent's it does not redefine."""
+    doc = document.source.data
+    if doc.get("extends") and (parent is None or parent.id != doc["extends"]):
+        raise ValueError("compile_policy needs the policy's parent")
+    own = tuple(_compile_rule(rule, doc["id"]) for rule in doc["rules"])
+    own_ids = {r.id for r in own}
+    inherited = tuple(r for r in parent.rules if r.id not in own_ids) if parent else ()
+    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256(canonical.encode())
+    if parent:
+        digest.update(parent.content_hash.encode())
+    return Policy(
+        id=doc["id"],
+        version=doc["version"],
+        title=doc.get("title", doc["id"]),
+        extends=doc.get("extends", ""),
+        source=document.text,
+        filename=document.source.filename,
+        content_hash=digest.hexdigest(),
+        default_vote=doc["default"]["vote"],
+        default_why=doc["default"].get("why", ""),
+        rules=own + inherited,
+    )
+
+
+def _condition(role: str, expression: str) -> Condition:
+    program = cel.compile(expression)
+    functions = set(program.references()["functions"])
+    paths = tuple(dict.fromkeys(root + tail for root, tail in _PATH.findall(expression)))
+    return Condition(role, expression, program, paths, bool(functions & EVIDENCE_FUNCTIONS))
+
+
+def _compile_rule(rule: dict, policy_id: str) -> Rule:
+    when = rule.get("when", {})
+    conditions = tuple(
+        _condition(role, rule[role]) for role in ("if", "unless") if role in rule
+    )
+    strong = rule.get("strength", {}).get("strong")
+    return Rule(
+        id=rule["id"],
+        policy_id=policy_id,
+        vote=rule["vote"],
+        why=string.Template(" ".join(rule["why"].split())),
+        why_strong=string.Template(" ".join(rule["why_strong"].split()))
+        if rule.get("why_strong")
+        else None,
+        categories=frozenset(when.get("categories", ())),
+        topics=frozenset(when.get("topics", ())),
+        proponent=when.get("proponent", ""),
+        request_kinds=frozenset(when.get("request_kinds", ())),
+        flags=frozenset(when.get("flags", ())),
+        not_flags=frozenset(when.get("not_flags", ())),
+        placed=when.get("placed"),
+        conditions=conditions,
+        strong=_condition("strong", strong) if strong else None,
+    )

@@ -1,0 +1,173 @@
+"""The set of policies a deployment serves: lookup by reference, listing, checks.
+
+Built from policy documents (``from_directory`` reads a folder of YAML files);
+``extends`` is resolved here, parents first, and a cycle or a missing parent is
+a validation problem like any other.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from pathlib import Path
+
+from .errors import FieldViolation, InvalidArgument, NotFound, PolicyInvalid, PolicyProblem
+from .policy import Policy, PolicyDocument, compile_policy, read_policy
+from .taxonomy import Taxonomy
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+TAXONOMY_FILE = "taxonomy.yaml"
+
+
+def parse_reference(reference: str, field: str = "policy") -> tuple[str, int | None]:
+    """``"id"`` or ``"id@version"`` (a leading ``policies/`` is accepted)."""
+    text = reference.strip()
+    if text.startswith("policies/"):
+        text = text[len("policies/") :]
+    policy_id, _, version = text.partition("@")
+    if not policy_id:
+        raise InvalidArgument([FieldViolation(field, "is required: a policy id or id@version")])
+    if "@" in text and not (version.isdigit() and int(version) >= 1):
+        raise InvalidArgument(
+            [FieldViolation(field, f"{reference[:80]!r}: the version after @ must be a positive integer")]
+        )
+    return policy_id, int(version) if version else None
+
+
+class PolicyLibrary:
+    def __init__(self, policies: list[Policy]):
+        self._by_id: dict[str, dict[int, Policy]] = {}
+        for p in policies:
+            self._by_id.setdefault(p.id, {})[p.version] = p
+        self._ordered = sorted(policies, key=lambda p: (p.id, p.version))
+
+    @classmethod
+    def from_documents(cls, documents: list[PolicyDocument]) -> PolicyLibrary:
+        """Compiles documents, resolving ``extends``; raises PolicyInvalid on any problem."""
+        problems: list[PolicyProblem] = []
+        by_key: dict[tuple[str, int], PolicyDocument] = {}
+        for doc in documents:
+            key = (doc.id, doc.version)
+            if key in by_key:
+                problems.append(
+                    doc.source.problem(
+                        ("version",),
+                        f"{doc.id}@{doc.version} is also defined in {by_key[key].source.filename}",
+                    )
+                )
+            by_key[key] = doc
+        latest: dict[str, PolicyDocument] = {}
+        for doc in by_key.values():
+            if doc.id not in latest or doc.version > latest[doc.id].version:
+                latest[doc.id] = doc
+        compiled: dict[tuple[str, int], Policy] = {}
+
+        def build(doc: PolicyDocument, chain: tuple[str, ...]) -> Policy | None:
+            key = (doc.id, doc.version)
+            if key in compiled:
+                return compiled[key]
+            parent = None
+            if doc.extends:
+                if doc.extends in chain:
+                    cycle = " -> ".join(chain + (doc.id, doc.extends))
+                    problems.append(doc.source.problem(("extends",), f"extends forms a cycle: {cycle}"))
+                    return None
+                if doc.extends not in latest:
+                    problems.append(
+                        doc.source.problem(("extends",), f"extends unknown policy {doc.extends!r}")
+                    )
+                    return None
+                parent = build(latest[doc.extends], chain + (doc.id,))
+                if parent is None:
+                    return None
+            compiled[key] = compile_policy(doc, parent)
+            return compiled[key]
+
+        for doc in by_key.values():
+            build(doc, ())
+        if problems:
+            raise PolicyInvalid(problems)
+        return cls(list(compiled.values()))
+
+    @classmethod
+    def from_directory(cls, directory: Path, taxonomy: Taxonomy) -> PolicyLibrary:
+        """Every ``*.yaml`` in ``directory`` but the taxonomy; all problems at once."""
+        documents, problems = [], []
+        for path in sorted(Path(directory).glob("*.yaml")):
+            if path.name == TAXONOMY_FILE:
+                continue
+            try:
+                documents.append(read_policy(path.read_text(encoding="utf-8"), str(path), taxonomy))
+            except PolicyInvalid as exc:
+                problems.extend(exc.problems)
+        if problems:
+            raise PolicyInvalid(problems)
+        return cls.from_documents(documents)
+
+    def get(self, reference: str, field: str = "policy") -> Policy:
+        policy_id, version = parse_reference(reference, field)
+        versions = self._by_id.get(policy_id)
+        if not versions:
+            raise NotFound("policy", policy_id)
+        if version is None:
+            return versions[max(versions)]
+        if version not in versions:
+            raise NotFound("policy version", f"{policy_id}@{version}")
+        return versions[version]
+
+    def latest(self) -> list[Policy]:
+        return [versions[max(versions)] for _, versions in sorted(self._by_id.items())]
+
+    def page(self, page_size: int, page_token: str) -> tuple[list[Policy], str]:
+        """One page of every policy version, ordered by id then version (AIP-158)."""
+        if page_size < 0:
+            raise InvalidArgument([FieldViolation("page_size", "must not be negative")])
+        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        start = 0
+        if page_token:
+            start = _decode_token(page_token)
+        chunk = self._ordered[start : start + size]
+        next_start = start + len(chunk)
+        token = _encode_token(next_start) if next_start < len(self._ordered) else ""
+        return chunk, token
+
+    def check(self, text: str, filename: str, taxonomy: Taxonomy) -> Policy:
+        """Validates a document against this library (its parent must exist here)."""
+        document = read_policy(text, filename, taxonomy)
+        parent = None
+        if document.extends:
+            try:
+                parent = self.get(document.extends, "extends")
+            except NotFound as exc:
+                raise PolicyInvalid(
+                    [document.source.problem(("extends",), f"extends unknown policy {document.extends!r}")]
+                ) from exc
+            if document.id in _lineage(parent, self):
+                raise PolicyInvalid(
+                    [document.source.problem(("extends",), f"extends forms a cycle through {document.id!r}")]
+                )
+        return compile_policy(document, parent)
+
+
+def _lineage(policy: Policy, library: PolicyLibrary) -> list[str]:
+    """The ids of ``policy`` and its ancestors (the library itself is acyclic)."""
+    ids = [policy.id]
+    while policy.extends:
+        policy = library.get(policy.extends)
+        ids.append(policy.id)
+    return ids
+
+
+def _encode_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"v1:{offset}".encode()).decode()
+
+
+def _decode_token(token: str) -> int:
+    try:
+        prefix, _, offset = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        if prefix == "v1" and offset.isdigit():
+            return int(offset)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise InvalidArgument([FieldViolation("page_token", "is not a token this service issued")])

@@ -1,0 +1,78 @@
+"""The one way in: every front end (gRPC, CLI, backtests) decides through here.
+
+It validates a request, looks the policy up, builds the point-in-time evidence
+view, classifies each item once and runs the engine. The caller supplies
+``today`` (the default as-of date), so nothing below reads a clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import convert
+from .classify import classify_meeting
+from .engine import decide_meeting
+from .errors import FieldViolation, InvalidArgument
+from .evidence import evidence_as_of
+from .model import EvidenceRecord, MeetingDecision
+from .policy_library import PolicyLibrary
+from .taxonomy import Taxonomy, parse_taxonomy
+
+
+def repository_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def default_policy_dir() -> Path:
+    return repository_root() / "policies"
+
+
+@dataclass(frozen=True)
+class Recommender:
+    library: PolicyLibrary
+    taxonomy: Taxonomy
+
+    @classmethod
+    def from_directory(cls, policy_dir: Path | None = None) -> Recommender:
+        directory = Path(policy_dir or default_policy_dir())
+        taxonomy_path = directory / "taxonomy.yaml"
+        taxonomy = parse_taxonomy(taxonomy_path.read_text(encoding="utf-8"), str(taxonomy_path))
+        return cls(PolicyLibrary.from_directory(directory, taxonomy), taxonomy)
+
+    def decide(
+        self,
+        meeting_msg,
+        policy_reference: str,
+        as_of_text: str,
+        evidence: tuple[EvidenceRecord, ...],
+        today: dt.date,
+    ) -> MeetingDecision:
+        """Validates everything first, so a bad request fails whole, naming each field."""
+        violations: list[FieldViolation] = []
+        meeting = as_of = None
+        try:
+            meeting = convert.meeting_from_proto(meeting_msg)
+        except InvalidArgument as exc:
+            violations.extend(exc.violations)
+        try:
+            as_of = convert.parse_as_of(as_of_text)
+        except InvalidArgument as exc:
+            violations.extend(exc.violations)
+        if not policy_reference.strip():
+            violations.append(FieldViolation("policy", "is required: a policy id or id@version"))
+        if violations:
+            raise InvalidArgument(violations)
+        policy = self.library.get(policy_reference)
+        view = evidence_as_of(evidence, meeting.issuer, as_of or today)
+        classifications = classify_meeting(meeting, self.taxonomy)
+        return decide_meeting(meeting, classifications, policy, view)
+
+    def recommend(self, request, today: dt.date):
+        """A RecommendRequest in, a RecommendResponse out."""
+        if not request.HasField("meeting"):
+            raise InvalidArgument([FieldViolation("meeting", "is required")])
+        evidence = convert.evidence_from_proto(request.evidence)
+        decision = self.decide(request.meeting, request.policy, request.as_of, evidence, today)
+        return convert.decision_to_proto(decision, request.request_id)

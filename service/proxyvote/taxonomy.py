@@ -1,0 +1,147 @@
+"""The taxonomy: rules that place ballot items in N-PX categories and topics.
+
+This module turns the taxonomy document into compiled, immutable rules and
+validates it; ``classify`` applies them. Reading the file is the caller's job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+
+from .errors import PolicyInvalid
+from .model import NPX_CATEGORIES, PROPONENT_KINDS
+from .yaml_source import parse_yaml, schema_problems
+
+_ID = {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"}
+_PATTERNS = {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}
+
+SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["version", "topics"],
+    "properties": {
+        "version": {"type": "integer", "minimum": 1},
+        "topics": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["id", "categories", "patterns"],
+                "properties": {
+                    "id": _ID,
+                    "categories": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"enum": list(NPX_CATEGORIES)},
+                    },
+                    "proponent": {"enum": list(PROPONENT_KINDS)},
+                    "patterns": _PATTERNS,
+                },
+            },
+        },
+        "request_kinds": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["id", "patterns"],
+                "properties": {"id": _ID, "patterns": _PATTERNS},
+            },
+        },
+        "flags": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["id", "patterns"],
+                "properties": {
+                    "id": _ID,
+                    "patterns": _PATTERNS,
+                    "proponent_names": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
+    },
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PatternRule:
+    id: str
+    patterns: tuple[re.Pattern, ...]
+    categories: tuple[str, ...] = ()
+    proponent: str = ""
+    proponent_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Taxonomy:
+    version: int
+    topics: tuple[PatternRule, ...]
+    request_kinds: tuple[PatternRule, ...]
+    flags: tuple[PatternRule, ...]
+    content_hash: str
+
+    @property
+    def topic_ids(self) -> frozenset[str]:
+        return frozenset(t.id for t in self.topics)
+
+    @property
+    def request_kind_ids(self) -> frozenset[str]:
+        return frozenset(r.id for r in self.request_kinds)
+
+    @property
+    def flag_ids(self) -> frozenset[str]:
+        return frozenset(f.id for f in self.flags)
+
+
+def parse_taxonomy(text: str, filename: str = "taxonomy.yaml") -> Taxonomy:
+    """Validates and compiles a taxonomy document; raises PolicyInvalid."""
+    source = parse_yaml(text, filename)
+    problems = schema_problems(source, SCHEMA)
+    if problems:
+        raise PolicyInvalid(problems)
+    doc = source.data
+    seen: set[tuple[str, str]] = set()
+
+    def compile_rules(section: str) -> tuple[PatternRule, ...]:
+        rules = []
+        for i, entry in enumerate(doc.get(section, [])):
+            if (section, entry["id"]) in seen:
+                problems.append(source.problem((section, i, "id"), f"duplicate id {entry['id']!r}"))
+            seen.add((section, entry["id"]))
+            compiled = []
+            for j, pattern in enumerate(entry["patterns"]):
+                try:
+                    compiled.append(re.compile(pattern, re.IGNORECASE))
+                except re.error as exc:
+                    problems.append(
+                        source.problem((section, i, "patterns", j), f"bad pattern: {exc}", entry["id"])
+                    )
+            rules.append(
+                PatternRule(
+                    id=entry["id"],
+                    patterns=tuple(compiled),
+                    categories=tuple(entry.get("categories", ())),
+                    proponent=entry.get("proponent", ""),
+                    proponent_names=tuple(n.casefold() for n in entry.get("proponent_names", ())),
+                )
+            )
+        return tuple(rules)
+
+    topics = compile_rules("topics")
+    request_kinds = compile_rules("request_kinds")
+    flags = compile_rules("flags")
+    if problems:
+        raise PolicyInvalid(problems)
+    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return Taxonomy(
+        version=doc["version"],
+        topics=topics,
+        request_kinds=request_kinds,
+        flags=flags,
+        content_hash=hashlib.sha256(canonical.encode()).hexdigest(),
+    )
