@@ -36,9 +36,7 @@ def classify(item: BallotItem, taxonomy: Taxonomy) -> Classification:
             topics = (caller.topic,) + topics
         elif caller.topic:
             topics = (caller.topic,) + tuple(t for t in topics if t != caller.topic)
-        caller_match = Match(
-            "caller", "topic", "category", "", f"{caller.npx_category}/{caller.topic}"
-        )
+        caller_match = Match("caller", "topic", "category", "", f"{caller.npx_category}/{caller.topic}")
         return Classification(
             source="CALLER",
             npx_categories=(caller.npx_category,),

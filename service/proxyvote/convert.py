@@ -121,9 +121,7 @@ def meeting_from_proto(msg: meeting_pb2.Meeting, field: str = "meeting") -> Meet
             if not item.category.npx_category:
                 v.add(f"{where}.category.npx_category", "is required when category is given")
             else:
-                category = CallerCategory(
-                    _name(_NPX, item.category.npx_category), item.category.topic
-                )
+                category = CallerCategory(_name(_NPX, item.category.npx_category), item.category.topic)
         if item.board_recommendation == _VOTE.Value("REFER"):
             v.add(f"{where}.board_recommendation", "REFER is not a board recommendation")
         items.append(
@@ -150,9 +148,7 @@ def meeting_from_proto(msg: meeting_pb2.Meeting, field: str = "meeting") -> Meet
     )
 
 
-def evidence_from_proto(
-    records, field: str = "evidence"
-) -> tuple[EvidenceRecord, ...]:
+def evidence_from_proto(records, field: str = "evidence") -> tuple[EvidenceRecord, ...]:
     v = _Violations()
     if len(records) > MAX_EVIDENCE:
         v.add(field, f"holds more than {MAX_EVIDENCE} records")
@@ -208,9 +204,7 @@ def evidence_to_proto(record: EvidenceRecord) -> evidence_pb2.EvidenceRecord:
 
 
 def policy_ref_to_proto(ref: PolicyRef) -> recommendation_pb2.PolicyRef:
-    return recommendation_pb2.PolicyRef(
-        id=ref.id, version=ref.version, content_hash=ref.content_hash
-    )
+    return recommendation_pb2.PolicyRef(id=ref.id, version=ref.version, content_hash=ref.content_hash)
 
 
 _SOURCE = recommendation_pb2.Classification.Source
@@ -302,3 +296,32 @@ def evidence_file_from_json(text: str, field: str = "evidence") -> evidence_pb2.
         return json_format.Parse(text, evidence_pb2.EvidenceFile())
     except json_format.ParseError as exc:
         raise InvalidArgument([FieldViolation(field, f"not a valid evidence file: {exc}")]) from exc
+
+
+def policy_to_proto(policy):
+    from .v1 import policy_pb2
+
+    return policy_pb2.Policy(
+        name=f"policies/{policy.id}",
+        id=policy.id,
+        version=policy.version,
+        content_hash=policy.content_hash,
+        title=policy.title,
+        extends=policy.extends,
+        source=policy.source,
+        default_vote=policy.default_vote,
+        rule_ids=[r.id for r in policy.rules],
+    )
+
+
+def problem_to_proto(problem):
+    from .v1 import policy_pb2
+
+    return policy_pb2.PolicyProblem(
+        file=problem.file,
+        line=problem.line,
+        column=problem.column,
+        rule_id=problem.rule_id,
+        path=problem.path,
+        message=problem.message,
+    )

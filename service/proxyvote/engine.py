@@ -241,15 +241,17 @@ def _against_management(vote: str, board: str) -> bool:
 
 def _citation(record: EvidenceRecord) -> str:
     publisher = record.sources[0].publisher if record.sources else "unattributed"
-    status = {"DISPUTED": ", disputed", "COMPANY_STATEMENT": ", company statement"}.get(
-        record.status, ""
-    )
+    status = {"DISPUTED": ", disputed", "COMPANY_STATEMENT": ", company statement"}.get(record.status, "")
     kind = " (allegation)" if record.kind == "ALLEGATION" else ""
     return f"{record.evidence_id}{kind} ({publisher}, {record.published.isoformat()}{status})"
 
 
 def _rationale(
-    template: string.Template, item: BallotItem, c: Classification, vote: str, scope: _Scope,
+    template: string.Template,
+    item: BallotItem,
+    c: Classification,
+    vote: str,
+    scope: _Scope,
     cited: list[EvidenceRecord],
 ) -> str:
     return template.safe_substitute(
@@ -261,9 +263,7 @@ def _rationale(
     )
 
 
-def _decide_item(
-    item: BallotItem, c: Classification, policy: Policy, scope: _Scope
-) -> Recommendation:
+def _decide_item(item: BallotItem, c: Classification, policy: Policy, scope: _Scope) -> Recommendation:
     trace: list[RuleEvaluation] = []
     facts = None
     for rule in policy.rules:
@@ -291,9 +291,7 @@ def _decide_item(
             continue
         vote, note = _cast(rule.vote, item)
         if vote is None:
-            trace.append(
-                RuleEvaluation(rule.id, rule.policy_id, "NOT_APPLICABLE", tuple(results), note)
-            )
+            trace.append(RuleEvaluation(rule.id, rule.policy_id, "NOT_APPLICABLE", tuple(results), note))
             continue
         strength = ""
         if rule.strong is not None:
@@ -307,15 +305,17 @@ def _decide_item(
         text = _rationale(rule.why, item, c, vote, scope, cited_records)
         if strength == "strong" and rule.why_strong is not None:
             text += " " + _rationale(rule.why_strong, item, c, vote, scope, cited_records)
-        return _recommendation(
-            item, c, policy, vote, rule.id, text, strength, trace, cited_records
-        )
+        return _recommendation(item, c, policy, vote, rule.id, text, strength, trace, cited_records)
     vote, note = _cast(policy.default_vote, item)
     if vote is None:
         vote = REFER
     text = _rationale(
         string.Template(policy.default_why or "No rule of the policy decides this item."),
-        item, c, vote, scope, [],
+        item,
+        c,
+        vote,
+        scope,
+        [],
     )
     trace.append(RuleEvaluation("default", policy.id, "FIRED", (), note))
     return _recommendation(item, c, policy, vote, "default", text, "", trace, [])

@@ -31,16 +31,44 @@ OUTCOMES = VOTES + (REFER, WITH_BOARD)
 CEL_ROOTS = frozenset({"item", "issuer", "meeting", "as_of"})
 ITEM_FIELDS = frozenset(
     {
-        "item_id", "number", "title", "text", "proponent", "board_recommendation",
-        "vote_options", "npx_categories", "topic", "topics", "request_kind", "flags",
+        "item_id",
+        "number",
+        "title",
+        "text",
+        "proponent",
+        "board_recommendation",
+        "vote_options",
+        "npx_categories",
+        "topic",
+        "topics",
+        "request_kind",
+        "flags",
         "classification_source",
     }
 )
 EVIDENCE_FUNCTIONS = frozenset({"controversies", "company_actions", "evidence"})
 CEL_FUNCTIONS = EVIDENCE_FUNCTIONS | {
-    "size", "contains", "startsWith", "endsWith", "matches", "has", "exists", "all",
-    "exists_one", "map", "filter", "int", "uint", "double", "string", "bool", "bytes",
-    "timestamp", "duration", "type", "dyn",
+    "size",
+    "contains",
+    "startsWith",
+    "endsWith",
+    "matches",
+    "has",
+    "exists",
+    "all",
+    "exists_one",
+    "map",
+    "filter",
+    "int",
+    "uint",
+    "double",
+    "string",
+    "bool",
+    "bytes",
+    "timestamp",
+    "duration",
+    "type",
+    "dyn",
 }
 RATIONALE_PLACEHOLDERS = frozenset({"issuer", "topic", "board", "cited", "vote"})
 
@@ -238,9 +266,7 @@ def _meaning_problems(source: YamlSource, taxonomy: Taxonomy) -> list[PolicyProb
         _check_template(source, ("rules", i, "why"), rule["why"], rid, problems)
         _check_template(source, ("rules", i, "why_strong"), rule.get("why_strong", ""), rid, problems)
         if "why_strong" in rule and "strength" not in rule:
-            problems.append(
-                source.problem(("rules", i, "why_strong"), "why_strong needs a strength", rid)
-            )
+            problems.append(source.problem(("rules", i, "why_strong"), "why_strong needs a strength", rid))
     return problems
 
 
@@ -323,18 +349,14 @@ def _condition(role: str, expression: str) -> Condition:
 
 def _compile_rule(rule: dict, policy_id: str) -> Rule:
     when = rule.get("when", {})
-    conditions = tuple(
-        _condition(role, rule[role]) for role in ("if", "unless") if role in rule
-    )
+    conditions = tuple(_condition(role, rule[role]) for role in ("if", "unless") if role in rule)
     strong = rule.get("strength", {}).get("strong")
     return Rule(
         id=rule["id"],
         policy_id=policy_id,
         vote=rule["vote"],
         why=string.Template(" ".join(rule["why"].split())),
-        why_strong=string.Template(" ".join(rule["why_strong"].split()))
-        if rule.get("why_strong")
-        else None,
+        why_strong=string.Template(" ".join(rule["why_strong"].split())) if rule.get("why_strong") else None,
         categories=frozenset(when.get("categories", ())),
         topics=frozenset(when.get("topics", ())),
         proponent=when.get("proponent", ""),

@@ -81,9 +81,7 @@ def parse_yaml(text: str, filename: str) -> YamlSource:
 def _build(node, path, marks, problems, filename, seen):
     marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if id(node) in seen or getattr(node, "anchor", None):
-        problems.append(
-            PolicyProblem(filename, *marks[path], "anchors and aliases are not allowed")
-        )
+        problems.append(PolicyProblem(filename, *marks[path], "anchors and aliases are not allowed"))
         return None
     seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
@@ -101,8 +99,7 @@ def _build(node, path, marks, problems, filename, seen):
         return out
     if isinstance(node, yaml.SequenceNode):
         return [
-            _build(child, path + (i,), marks, problems, filename, seen)
-            for i, child in enumerate(node.value)
+            _build(child, path + (i,), marks, problems, filename, seen) for i, child in enumerate(node.value)
         ]
     loader = yaml.SafeLoader("")
     try:
@@ -114,9 +111,7 @@ def _build(node, path, marks, problems, filename, seen):
         loader.dispose()
 
 
-def schema_problems(
-    source: YamlSource, schema: dict, rule_id_at=lambda path: ""
-) -> list[PolicyProblem]:
+def schema_problems(source: YamlSource, schema: dict, rule_id_at=lambda path: "") -> list[PolicyProblem]:
     """Every JSON-schema violation in the document, located and in document order."""
     validator = jsonschema.Draft202012Validator(schema)
     problems = []

@@ -1,0 +1,311 @@
+"""The command line: the same code path in-process, or the RPC with --server."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import sys
+from pathlib import Path
+
+from google.protobuf import json_format
+
+from . import __version__, convert
+from .errors import PolicyInvalid, ProxyvoteError
+from .v1 import enums_pb2
+
+FORMATS = ("table", "json", "md")
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+class CliError(Exception):
+    """A one-line error for the user; exit status 2."""
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise CliError(f"cannot read {path}: not UTF-8 text") from exc
+
+
+def _recommender(args):
+    from .recommender import Recommender
+
+    policy_dir = args.policy_dir or os.environ.get("PROXYVOTE_POLICY_DIR")
+    return Recommender.from_directory(Path(policy_dir) if policy_dir else None)
+
+
+def _request(args):
+    from .v1 import recommendation_service_pb2 as rs
+
+    meeting = convert.meeting_from_json(_read(args.meeting), field=f"meeting ({args.meeting})")
+    evidence = []
+    for path in args.evidence or ():
+        evidence.extend(convert.evidence_file_from_json(_read(path), field=f"evidence ({path})").records)
+    return rs.RecommendRequest(meeting=meeting, policy=args.policy, as_of=args.as_of or "", evidence=evidence)
+
+
+def _channel(address: str):
+    import grpc
+
+    return grpc.insecure_channel(address)
+
+
+def cmd_recommend(args) -> int:
+    request = _request(args)
+    if args.server:
+        from .v1 import recommendation_service_pb2_grpc as rs_grpc
+
+        with _channel(args.server) as channel:
+            response = rs_grpc.RecommendationServiceStub(channel).Recommend(request, timeout=60)
+    else:
+        response = _recommender(args).recommend(request, _today())
+    if args.format == "json":
+        print(to_json(response))
+    elif args.format == "md":
+        from .memo import MemoRenderer
+
+        if args.server:
+            raise CliError("--format md with --server: use `proxyvote memo --server` instead")
+        recommender = _recommender(args)
+        decision = recommender.decide(
+            request.meeting,
+            request.policy,
+            request.as_of,
+            convert.evidence_from_proto(request.evidence),
+            _today(),
+        )
+        print(MemoRenderer().markdown(decision), end="")
+    else:
+        print(table(response))
+    return 0
+
+
+def to_json(message) -> str:
+    return json_format.MessageToJson(
+        message,
+        preserving_proto_field_name=True,
+        always_print_fields_with_no_presence=True,
+        sort_keys=True,
+        indent=2,
+    )
+
+
+def table(response) -> str:
+    vote = enums_pb2.Vote.Name
+    rows = [("item", "vote", "board", "against mgmt", "review", "rule", "topic", "categories")]
+    for r in response.recommendations:
+        rows.append(
+            (
+                r.item_id,
+                vote(r.vote),
+                vote(r.board_recommendation),
+                "yes" if r.against_management else "",
+                "yes" if r.needs_review else "",
+                r.rule_id,
+                r.topic or "-",
+                ",".join(enums_pb2.NpxCategory.Name(c) for c in r.npx_categories),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        f"{response.meeting_id}  policy {response.policy.id}@{response.policy.version} "
+        f"({response.policy.content_hash[:12]})  as of {response.as_of}"
+    ]
+    for row in rows:
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip())
+    return "\n".join(lines)
+
+
+def cmd_memo(args) -> int:
+    request = _request(args)
+    if args.server:
+        from .v1 import memo_service_pb2, memo_service_pb2_grpc
+
+        with _channel(args.server) as channel:
+            response = memo_service_pb2_grpc.MemoServiceStub(channel).RenderMemo(
+                memo_service_pb2.RenderMemoRequest(
+                    meeting=request.meeting,
+                    policy=request.policy,
+                    as_of=request.as_of,
+                    evidence=request.evidence,
+                ),
+                timeout=60,
+            )
+        content = response.content
+    else:
+        from .memo import MemoRenderer
+
+        decision = _recommender(args).decide(
+            request.meeting,
+            request.policy,
+            request.as_of,
+            convert.evidence_from_proto(request.evidence),
+            _today(),
+        )
+        content, _ = MemoRenderer().render(decision)
+    if args.output:
+        try:
+            Path(args.output).write_bytes(content)
+        except OSError as exc:
+            raise CliError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
+    else:
+        sys.stdout.write(content.decode("utf-8"))
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from .server import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    serve(args.addr, args.policy_dir)
+    return 0
+
+
+def cmd_policy_list(args) -> int:
+    if args.server:
+        from .v1 import policy_service_pb2, policy_service_pb2_grpc
+
+        with _channel(args.server) as channel:
+            stub = policy_service_pb2_grpc.PolicyServiceStub(channel)
+            policies, token = [], ""
+            while True:
+                page = stub.ListPolicies(policy_service_pb2.ListPoliciesRequest(page_token=token), timeout=30)
+                policies.extend((p.id, p.version, p.content_hash, p.title, p.extends) for p in page.policies)
+                token = page.next_page_token
+                if not token:
+                    break
+    else:
+        library = _recommender(args).library
+        policies = [(p.id, p.version, p.content_hash, p.title, p.extends) for p in library.page(1000, "")[0]]
+    for pid, version, digest, title, extends in policies:
+        parent = f"  extends {extends}" if extends else ""
+        print(f"{pid}@{version}  {digest[:12]}  {title}{parent}")
+    return 0
+
+
+def cmd_policy_validate(args) -> int:
+    recommender = _recommender(args)
+    status = 0
+    for path in args.files:
+        try:
+            policy = recommender.library.check(_read(path), path, recommender.taxonomy)
+        except PolicyInvalid as exc:
+            status = 1
+            for problem in exc.problems:
+                print(problem)
+            continue
+        print(f"{path}: ok ({policy.id}@{policy.version}, sha256 {policy.content_hash[:12]})")
+    return status
+
+
+def cmd_policy_test(args) -> int:
+    from .policy_tests import as_json, describe, run_suite
+
+    recommender = _recommender(args)
+    files = [Path(f) for f in args.files]
+    if not files:
+        policy_dir = Path(args.policy_dir or os.environ.get("PROXYVOTE_POLICY_DIR") or "")
+        if not args.policy_dir and not os.environ.get("PROXYVOTE_POLICY_DIR"):
+            from .recommender import default_policy_dir
+
+            policy_dir = default_policy_dir()
+        files = sorted((policy_dir / "tests").glob("*.yaml"))
+    if not files:
+        raise CliError("no policy test files found")
+    try:
+        result = run_suite(recommender, files)
+    except (ValueError, OSError) as exc:
+        raise CliError(str(exc)) from exc
+    print(as_json(result) if args.json else describe(result))
+    return 0 if result.passed else 1
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="proxyvote", description=__doc__)
+    p.add_argument("--version", action="version", version=f"proxyvote {__version__}")
+    p.add_argument("--policy-dir", help="policy folder (default: PROXYVOTE_POLICY_DIR or the bundled one)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def meeting_args(sp):
+        sp.add_argument("--policy", required=True, help="policy id or id@version")
+        sp.add_argument("--meeting", required=True, help="meeting JSON file (data-format.md)")
+        sp.add_argument("--as-of", help="YYYY-MM-DD; evidence published later is ignored (default: today)")
+        sp.add_argument("--evidence", action="append", help="evidence JSON file; repeatable")
+        sp.add_argument("--server", help="call the service at HOST:PORT instead of deciding in-process")
+
+    sp = sub.add_parser("recommend", help="decide every item of a meeting")
+    meeting_args(sp)
+    sp.add_argument("--format", choices=FORMATS, default="table")
+    sp.set_defaults(func=cmd_recommend)
+
+    sp = sub.add_parser("memo", help="write the rationale memo (Markdown)")
+    meeting_args(sp)
+    sp.add_argument("--output", "-o", help="file to write (default: standard output)")
+    sp.set_defaults(func=cmd_memo)
+
+    sp = sub.add_parser("serve", help="serve the gRPC API")
+    sp.add_argument("--addr", help="HOST:PORT (default: PROXYVOTE_ADDR or 127.0.0.1:50051)")
+    sp.set_defaults(func=cmd_serve)
+
+    policy = sub.add_parser("policy", help="list, validate and test policies")
+    psub = policy.add_subparsers(dest="policy_command", required=True)
+    sp = psub.add_parser("list", help="every policy version")
+    sp.add_argument("--server", help="ask the service at HOST:PORT")
+    sp.set_defaults(func=cmd_policy_list)
+    sp = psub.add_parser("validate", help="check policy files; every problem with its line")
+    sp.add_argument("files", nargs="+")
+    sp.set_defaults(func=cmd_policy_validate)
+    sp = psub.add_parser("test", help="run policy tests (default: the policy folder's tests/)")
+    sp.add_argument("files", nargs="*")
+    sp.add_argument("--json", action="store_true", help="machine-readable results")
+    sp.set_defaults(func=cmd_policy_test)
+    return p
+
+
+def _rpc_error_line(exc) -> str:
+    from grpc_status import rpc_status
+
+    line = f"error: {exc.code().name}: {exc.details()}"
+    try:
+        status = rpc_status.from_call(exc)
+    except (ValueError, AttributeError):
+        status = None
+    if status is not None and status.details:
+        from google.rpc import error_details_pb2
+
+        for detail in status.details:
+            bad = error_details_pb2.BadRequest()
+            if detail.Unpack(bad):
+                fields = "; ".join(f"{v.field}: {v.description}" for v in bad.field_violations)
+                line = f"error: {exc.code().name}: {fields}"
+    return line
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (CliError, ProxyvoteError) as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        import grpc
+
+        if isinstance(exc, grpc.RpcError):
+            print(_rpc_error_line(exc), file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""The gRPC server: create_server for tests and tools, serve for the command line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+from google.protobuf.internal import api_implementation
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from .memo import MemoRenderer
+from .recommender import Recommender
+from .servicers import MemoServicer, PolicyServicer, RecommendationServicer, utc_today
+from .v1 import (
+    memo_service_pb2,
+    memo_service_pb2_grpc,
+    policy_service_pb2,
+    policy_service_pb2_grpc,
+    recommendation_service_pb2,
+    recommendation_service_pb2_grpc,
+)
+
+log = logging.getLogger("proxyvote.server")
+
+DEFAULT_ADDR = "127.0.0.1:50051"
+SERVICE_NAMES = (
+    recommendation_service_pb2.DESCRIPTOR.services_by_name["RecommendationService"].full_name,
+    policy_service_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name,
+    memo_service_pb2.DESCRIPTOR.services_by_name["MemoService"].full_name,
+)
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+
+
+def create_server(
+    addr: str = DEFAULT_ADDR,
+    recommender: Recommender | None = None,
+    max_workers: int | None = None,
+    today=utc_today,
+) -> tuple[grpc.Server, int, health.HealthServicer]:
+    """A started-ready (not started) server bound to ``addr``; port 0 picks a free one."""
+    recommender = recommender or Recommender.from_directory()
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers or 2 * (os.cpu_count() or 1) + 2),
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ],
+    )
+    recommendation_service_pb2_grpc.add_RecommendationServiceServicer_to_server(
+        RecommendationServicer(recommender, today), server
+    )
+    policy_service_pb2_grpc.add_PolicyServiceServicer_to_server(PolicyServicer(recommender), server)
+    memo_service_pb2_grpc.add_MemoServiceServicer_to_server(
+        MemoServicer(recommender, MemoRenderer(), today), server
+    )
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        SERVICE_NAMES + (health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    port = server.add_insecure_port(addr)
+    if port == 0:
+        raise OSError(f"could not bind {addr}")
+    return server, port, health_servicer
+
+
+def mark_serving(health_servicer: health.HealthServicer, serving: bool = True) -> None:
+    status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+    for name in ("",) + SERVICE_NAMES:
+        health_servicer.set(name, status)
+
+
+def serve(addr: str | None = None, policy_dir: str | None = None, grace: float = 5.0) -> None:
+    """Serves until SIGTERM or SIGINT, then drains in-flight calls for ``grace`` seconds."""
+    if api_implementation.Type() != "upb":
+        log.warning("protobuf backend is %s, not upb: expect lower throughput", api_implementation.Type())
+    addr = addr or os.environ.get("PROXYVOTE_ADDR", DEFAULT_ADDR)
+    policy_dir = policy_dir or os.environ.get("PROXYVOTE_POLICY_DIR")
+    recommender = Recommender.from_directory(Path(policy_dir) if policy_dir else None)
+    server, port, health_servicer = create_server(addr, recommender)
+    server.start()
+    mark_serving(health_servicer)
+    host = addr.rsplit(":", 1)[0]
+    log.info(
+        "serving on %s:%d with policies %s",
+        host,
+        port,
+        ", ".join(f"{p.id}@{p.version}" for p in recommender.library.latest()),
+    )
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        log.info("signal %d: draining for up to %.0f s", signum, grace)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    stop.wait()
+    mark_serving(health_servicer, False)
+    server.stop(grace).wait()
+    log.info("stopped")
