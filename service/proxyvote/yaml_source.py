@@ -80,7 +80,7 @@ def parse_yaml(text: str, filename: str) -> YamlSource:
 
 def _build(node, path, marks, problems, filename, seen):
     marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if id(node) in seen or getattr(node, "anchor", None):
+    if id(node) in seen:  # only an alias makes a node appear twice
         problems.append(PolicyProblem(filename, *marks[path], "anchors and aliases are not allowed"))
         return None
     seen.add(id(node))
