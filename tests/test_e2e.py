@@ -16,8 +16,8 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
-
-from proxyvote.v1 import enums_pb2, recommendation_service_pb2 as rs
+from proxyvote.v1 import enums_pb2
+from proxyvote.v1 import recommendation_service_pb2 as rs
 from proxyvote.v1 import recommendation_service_pb2_grpc as rs_grpc
 
 from .conftest import EXAMPLES, ROOT, meeting_message
@@ -104,7 +104,9 @@ def test_stream_recommend_over_a_real_channel(channel):
     stub = rs_grpc.RecommendationServiceStub(channel)
     requests = [
         rs.StreamRecommendRequest(
-            request=rs.RecommendRequest(meeting=meeting_message(name), policy="board-aligned", request_id=name)
+            request=rs.RecommendRequest(
+                meeting=meeting_message(name), policy="board-aligned", request_id=name
+            )
         )
         for name in ("amazon-2019-agm", "amazon-2020-agm", "amazon-2021-agm")
     ]
@@ -139,13 +141,24 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_cli_gives_the_same_json_in_process_and_through_the_server(served):
     args = ["recommend", "--policy", "human-rights-esg", "--meeting", AMAZON_2020, "--format", "json"]
-    local, remote = cli(*args, "--as-of", "2020-05-20"), cli(*args, "--as-of", "2020-05-20", "--server", served[0])
+    local, remote = (
+        cli(*args, "--as-of", "2020-05-20"),
+        cli(*args, "--as-of", "2020-05-20", "--server", served[0]),
+    )
     assert local.returncode == remote.returncode == 0, local.stderr + remote.stderr
     assert local.stdout == remote.stdout
     document = json.loads(local.stdout)
     for r in document["recommendations"]:
-        assert {"item_id", "vote", "npx_categories", "topic", "rule_id", "against_management",
-                "needs_review", "rationale"} <= set(r)
+        assert {
+            "item_id",
+            "vote",
+            "npx_categories",
+            "topic",
+            "rule_id",
+            "against_management",
+            "needs_review",
+            "rationale",
+        } <= set(r)
 
 
 def test_cli_reports_bad_input_in_one_line(served, tmp_path):
@@ -166,8 +179,9 @@ def test_cli_reports_bad_input_in_one_line(served, tmp_path):
 def test_server_is_serving_quickly_and_stops_gracefully_on_sigterm():
     address = f"127.0.0.1:{free_port()}"
     env = dict(os.environ, PROXYVOTE_ADDR=address)
-    process = subprocess.Popen(PROXYVOTE + ["serve"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        PROXYVOTE + ["serve"], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         startup = wait_serving(address, deadline=10)
         process.send_signal(signal.SIGTERM)
@@ -179,3 +193,10 @@ def test_server_is_serving_quickly_and_stops_gracefully_on_sigterm():
     assert "stopped" in output
     # Start-up time is reported, not asserted: timing belongs in benchmarks.
     print(f"SERVING after {startup:.2f} s")
+
+
+def test_cli_memo_is_the_same_in_process_and_through_the_server(served):
+    args = ["memo", "--policy", "human-rights-esg", "--meeting", AMAZON_2020, "--as-of", "2020-05-20"]
+    local, remote = cli(*args), cli(*args, "--server", served[0])
+    assert local.returncode == remote.returncode == 0, local.stderr + remote.stderr
+    assert local.stdout == remote.stdout and local.stdout.startswith("# Voting memo: Amazon.com")

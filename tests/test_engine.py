@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from proxyvote.classify import classify_meeting
 from proxyvote.engine import decide_meeting
 from proxyvote.evidence import evidence_as_of
@@ -22,15 +21,22 @@ def meeting(*items: BallotItem) -> Meeting:
 
 
 def item(title: str, kind: str = "SHAREHOLDER", board: str = "AGAINST", **kw) -> BallotItem:
-    return BallotItem(item_id=kw.pop("item_id", "1"), title=title, proponent_kind=kind,
-                      board_recommendation=board, **kw)
+    return BallotItem(
+        item_id=kw.pop("item_id", "1"), title=title, proponent_kind=kind, board_recommendation=board, **kw
+    )
 
 
 def record(eid: str, published: str, topics, kind="CONTROVERSY", status="REPORTED") -> EvidenceRecord:
     return EvidenceRecord(
-        evidence_id=eid, issuer_name="Example Corp", issuer_ticker="EXC",
-        published=dt.date.fromisoformat(published), topics=tuple(topics), kind=kind, status=status,
-        summary=f"summary of {eid}", sources=(EvidenceSource("Example Wire"),),
+        evidence_id=eid,
+        issuer_name="Example Corp",
+        issuer_ticker="EXC",
+        published=dt.date.fromisoformat(published),
+        topics=tuple(topics),
+        kind=kind,
+        status=status,
+        summary=f"summary of {eid}",
+        sources=(EvidenceSource("Example Wire"),),
     )
 
 
@@ -140,7 +146,9 @@ def test_with_board_follows_the_board_and_refers_when_there_is_none(recommender)
         item("Report on Plastic Packaging", "SHAREHOLDER", "AGAINST", item_id="b"),
         item("Report on Plastic Packaging", "SHAREHOLDER", "NONE", item_id="c"),
     )
-    votes = [(r.vote, r.against_management, r.needs_review) for r in decide(recommender, policy, m).recommendations]
+    votes = [
+        (r.vote, r.against_management, r.needs_review) for r in decide(recommender, policy, m).recommendations
+    ]
     assert votes == [("FOR", False, False), ("AGAINST", False, False), ("REFER", False, True)]
 
 

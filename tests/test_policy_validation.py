@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from proxyvote.errors import PolicyInvalid
+from proxyvote.errors import InvalidArgument, NotFound, PolicyInvalid
 from proxyvote.policy import read_policy
 from proxyvote.policy_library import PolicyLibrary, parse_reference
-from proxyvote.errors import InvalidArgument, NotFound
 
 
 def problems_of(text: str, recommender):
@@ -105,7 +103,9 @@ def test_anchors_and_aliases_are_refused(recommender):
 def test_extends_must_name_a_known_policy_and_must_not_cycle(recommender):
     library = recommender.library
     with pytest.raises(PolicyInvalid) as caught:
-        library.check(VALID.replace("version: 1", "version: 1\nextends: nowhere"), "x.yaml", recommender.taxonomy)
+        library.check(
+            VALID.replace("version: 1", "version: 1\nextends: nowhere"), "x.yaml", recommender.taxonomy
+        )
     assert "unknown policy 'nowhere'" in str(caught.value)
     cyclic = VALID.replace("id: valid", "id: governance-baseline").replace(
         "version: 1", "version: 2\nextends: human-rights-esg"

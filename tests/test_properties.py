@@ -4,21 +4,58 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from proxyvote.errors import ProxyvoteError
-from proxyvote.v1 import enums_pb2, evidence_pb2, meeting_pb2, recommendation_service_pb2 as rs
+from proxyvote.v1 import enums_pb2, evidence_pb2, meeting_pb2
+from proxyvote.v1 import recommendation_service_pb2 as rs
 
 from .conftest import TODAY
 
 POLICIES = ["human-rights-esg", "board-aligned", "governance-baseline"]
 WORDS = [
-    "report", "on", "human", "rights", "facial", "recognition", "prohibit", "sales", "elect",
-    "director", "climate", "lobbying", "independent", "chair", "due", "diligence", "customer",
-    "special", "meeting", "pay", "gap", "ratify", "auditors", "plastic", "net", "zero", "audit",
-    "racial", "equity", "say", "frequency", "abandon", "DEI", "study", "surveillance", "Ã©", "|",
-    "<script>", "*", "#",
+    "report",
+    "on",
+    "human",
+    "rights",
+    "facial",
+    "recognition",
+    "prohibit",
+    "sales",
+    "elect",
+    "director",
+    "climate",
+    "lobbying",
+    "independent",
+    "chair",
+    "due",
+    "diligence",
+    "customer",
+    "special",
+    "meeting",
+    "pay",
+    "gap",
+    "ratify",
+    "auditors",
+    "plastic",
+    "net",
+    "zero",
+    "audit",
+    "racial",
+    "equity",
+    "say",
+    "frequency",
+    "abandon",
+    "DEI",
+    "study",
+    "surveillance",
+    "Ã©",
+    "|",
+    "<script>",
+    "*",
+    "#",
 ]
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 titles = st.lists(st.sampled_from(WORDS), min_size=1, max_size=14).map(" ".join)
 votes = st.sampled_from(enums_pb2.Vote.values())
@@ -34,8 +71,17 @@ def valid_items(draw):
             item_id=f"i{n}",
             title=draw(titles),
             proponent=meeting_pb2.Proponent(kind=draw(proponents)),
-            board_recommendation=draw(st.sampled_from([enums_pb2.FOR, enums_pb2.AGAINST, enums_pb2.NONE,
-                                                       enums_pb2.ONE_YEAR, enums_pb2.THREE_YEARS])),
+            board_recommendation=draw(
+                st.sampled_from(
+                    [
+                        enums_pb2.FOR,
+                        enums_pb2.AGAINST,
+                        enums_pb2.NONE,
+                        enums_pb2.ONE_YEAR,
+                        enums_pb2.THREE_YEARS,
+                    ]
+                )
+            ),
         )
         for n in range(count)
     ]
@@ -67,8 +113,9 @@ evidence_records = st.lists(
 @SETTINGS
 @given(items=valid_items(), policy=st.sampled_from(POLICIES), evidence=evidence_records)
 def test_every_item_gets_exactly_one_decision(recommender, items, policy, evidence):
-    request = rs.RecommendRequest(meeting=valid_meeting(items), policy=policy, as_of="2024-04-01",
-                                  evidence=evidence)
+    request = rs.RecommendRequest(
+        meeting=valid_meeting(items), policy=policy, as_of="2024-04-01", evidence=evidence
+    )
     try:
         response = recommender.recommend(request, TODAY)
     except ProxyvoteError:
@@ -97,13 +144,19 @@ def hostile_items(draw):
         number=draw(st.text(max_size=4)),
         title=draw(st.text(max_size=80) | titles),
         text=draw(st.text(max_size=200)),
-        proponent=meeting_pb2.Proponent(kind=draw(st.sampled_from(enums_pb2.ProponentKind.values())),
-                                        name=draw(st.text(max_size=20))),
+        proponent=meeting_pb2.Proponent(
+            kind=draw(st.sampled_from(enums_pb2.ProponentKind.values())), name=draw(st.text(max_size=20))
+        ),
         board_recommendation=draw(votes),
         vote_options=draw(st.lists(votes, max_size=4)),
-        category=draw(st.none() | st.builds(meeting_pb2.Category,
-                                            npx_category=st.sampled_from(enums_pb2.NpxCategory.values()),
-                                            topic=st.text(max_size=10))),
+        category=draw(
+            st.none()
+            | st.builds(
+                meeting_pb2.Category,
+                npx_category=st.sampled_from(enums_pb2.NpxCategory.values()),
+                topic=st.text(max_size=10),
+            )
+        ),
     )
 
 
@@ -113,7 +166,8 @@ def hostile_items(draw):
     issuer=st.none() | st.builds(meeting_pb2.Issuer, name=st.text(max_size=10), ticker=st.text(max_size=5)),
     meeting_date=dates,
     items=st.lists(hostile_items(), max_size=6),
-    policy=st.sampled_from(POLICIES + ["", "nope", "human-rights-esg@0", "x@y", "@", "policies/"]) | st.text(max_size=12),
+    policy=st.sampled_from(POLICIES + ["", "nope", "human-rights-esg@0", "x@y", "@", "policies/"])
+    | st.text(max_size=12),
     as_of=dates,
     evidence=evidence_records,
 )

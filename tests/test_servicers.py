@@ -6,13 +6,14 @@ import grpc
 import grpc_testing
 import pytest
 from google.rpc import error_details_pb2, status_pb2
-
 from proxyvote.memo import MemoRenderer
 from proxyvote.servicers import MemoServicer, PolicyServicer, RecommendationServicer
 from proxyvote.v1 import (
     enums_pb2,
     memo_service_pb2,
     policy_service_pb2,
+)
+from proxyvote.v1 import (
     recommendation_service_pb2 as rs,
 )
 
@@ -72,7 +73,9 @@ def test_as_of_defaults_to_the_servers_today(server):
 
 def test_request_evidence_is_cited_with_its_details(server):
     request = rs.RecommendRequest(
-        meeting=meeting_message(), policy="human-rights-esg", as_of="2020-05-20",
+        meeting=meeting_message(),
+        policy="human-rights-esg",
+        as_of="2020-05-20",
         evidence=evidence_messages(),
     )
     response, _, _, _ = unary(server, RECOMMENDATION, "Recommend", request)
@@ -125,8 +128,9 @@ def test_stream_recommend_answers_each_request_and_survives_a_bad_one(server):
     requests = [
         rs.RecommendRequest(meeting=meeting_message(), policy="board-aligned", request_id="a"),
         rs.RecommendRequest(meeting=bad, policy="board-aligned", request_id="b"),
-        rs.RecommendRequest(meeting=meeting_message("amazon-2019-agm"), policy="human-rights-esg",
-                            request_id="c"),
+        rs.RecommendRequest(
+            meeting=meeting_message("amazon-2019-agm"), policy="human-rights-esg", request_id="c"
+        ),
     ]
     for request in requests:
         rpc.send_request(rs.StreamRecommendRequest(request=request))
@@ -150,7 +154,9 @@ def test_list_policies_paginates(server):
         token = response.next_page_token
         if not token:
             break
-    assert {"policies/human-rights-esg", "policies/board-aligned", "policies/governance-baseline"} <= set(seen)
+    assert {"policies/human-rights-esg", "policies/board-aligned", "policies/governance-baseline"} <= set(
+        seen
+    )
 
 
 def test_get_policy_by_name_and_version(server):
@@ -164,7 +170,10 @@ def test_get_policy_by_name_and_version(server):
 
 
 def test_validate_policy_returns_every_problem_with_its_line(server):
-    source = "id: x\nversion: 1\ndefault: {vote: REFER}\nrules:\n  - id: r\n    vote: PERHAPS\n    why: w\n    if: item.nope == 1\n"
+    source = (
+        "id: x\nversion: 1\ndefault: {vote: REFER}\nrules:\n"
+        "  - id: r\n    vote: PERHAPS\n    why: w\n    if: item.nope == 1\n"
+    )
     response, _, code, _ = unary(
         server, POLICY, "ValidatePolicy", policy_service_pb2.ValidatePolicyRequest(source=source)
     )

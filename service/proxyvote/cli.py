@@ -60,6 +60,9 @@ def _channel(address: str):
 
 def cmd_recommend(args) -> int:
     request = _request(args)
+    if args.format == "md":
+        sys.stdout.write(_memo(args, request).decode("utf-8"))
+        return 0
     if args.server:
         from .v1 import recommendation_service_pb2_grpc as rs_grpc
 
@@ -67,24 +70,7 @@ def cmd_recommend(args) -> int:
             response = rs_grpc.RecommendationServiceStub(channel).Recommend(request, timeout=60)
     else:
         response = _recommender(args).recommend(request, _today())
-    if args.format == "json":
-        print(to_json(response))
-    elif args.format == "md":
-        from .memo import MemoRenderer
-
-        if args.server:
-            raise CliError("--format md with --server: use `proxyvote memo --server` instead")
-        recommender = _recommender(args)
-        decision = recommender.decide(
-            request.meeting,
-            request.policy,
-            request.as_of,
-            convert.evidence_from_proto(request.evidence),
-            _today(),
-        )
-        print(MemoRenderer().markdown(decision), end="")
-    else:
-        print(table(response))
+    print(to_json(response) if args.format == "json" else table(response))
     return 0
 
 
@@ -124,8 +110,8 @@ def table(response) -> str:
     return "\n".join(lines)
 
 
-def cmd_memo(args) -> int:
-    request = _request(args)
+def _memo(args, request) -> bytes:
+    """The Markdown memo, rendered by the server with --server, else in-process."""
     if args.server:
         from .v1 import memo_service_pb2, memo_service_pb2_grpc
 
@@ -139,18 +125,21 @@ def cmd_memo(args) -> int:
                 ),
                 timeout=60,
             )
-        content = response.content
-    else:
-        from .memo import MemoRenderer
+        return response.content
+    from .memo import MemoRenderer
 
-        decision = _recommender(args).decide(
-            request.meeting,
-            request.policy,
-            request.as_of,
-            convert.evidence_from_proto(request.evidence),
-            _today(),
-        )
-        content, _ = MemoRenderer().render(decision)
+    decision = _recommender(args).decide(
+        request.meeting,
+        request.policy,
+        request.as_of,
+        convert.evidence_from_proto(request.evidence),
+        _today(),
+    )
+    return MemoRenderer().render(decision)[0]
+
+
+def cmd_memo(args) -> int:
+    content = _memo(args, _request(args))
     if args.output:
         try:
             Path(args.output).write_bytes(content)
