@@ -64,7 +64,9 @@ BAN_TOPICS = frozenset(
         "content_governance",
     }
 )
-TECH_TOPICS = frozenset({"facial_recognition", "government_surveillance", "customer_due_diligence", "ai_governance"})
+TECH_TOPICS = frozenset(
+    {"facial_recognition", "government_surveillance", "customer_due_diligence", "ai_governance"}
+)
 DIGITAL_TOPICS = frozenset({"privacy", "content_governance"})
 HRDD_TOPICS = frozenset(
     {
@@ -135,7 +137,9 @@ class Decision(NamedTuple):
 
 def decide_meeting(meeting, classifications, view) -> list[Decision]:
     issuer = meeting.issuer.name
-    return [decide_item(item, c, view, issuer) for item, c in zip(meeting.items, classifications, strict=True)]
+    return [
+        decide_item(item, c, view, issuer) for item, c in zip(meeting.items, classifications, strict=True)
+    ]
 
 
 def _cast(vote: str, item) -> str | None:
@@ -187,7 +191,12 @@ def _with_strength(item, vote, rule_id, why, strong_why, records) -> Decision:
     cited = sorted({r.evidence_id: r for r in records}.values(), key=lambda r: (r.published, r.evidence_id))
     text = "; ".join(_citation(r) for r in cited)
     return _decision(
-        item, vote, rule_id, why + " " + strong_why.format(cited=text), "strong", tuple(r.evidence_id for r in cited)
+        item,
+        vote,
+        rule_id,
+        why + " " + strong_why.format(cited=text),
+        "strong",
+        tuple(r.evidence_id for r in cited),
     )
 
 
@@ -197,7 +206,8 @@ def decide_item(item, c, view, issuer: str) -> Decision:
             item,
             REFER,
             "unplaced-item",
-            "The item could not be classified, so no position of this policy applies; an analyst must decide.",
+            "The item could not be classified, so no position of this policy applies; "
+            "an analyst must decide.",
         )
     kind = item.proponent_kind
     shareholder = kind == SHAREHOLDER
@@ -227,9 +237,9 @@ def decide_item(item, c, view, issuer: str) -> Decision:
                     item,
                     vote,
                     "hr-outright-ban-overprescriptive",
-                    "The request prescribes an outcome (a ban or moratorium) rather than asking for disclosure "
-                    "or an assessment; this policy prefers proposals that let shareholders judge the risk and "
-                    "leave the means to the board.",
+                    "The request prescribes an outcome (a ban or moratorium) rather than asking for "
+                    "disclosure or an assessment; this policy prefers proposals that let shareholders "
+                    "judge the risk and leave the means to the board.",
                 )
         if request in DISCLOSURE:
             if not TECH_TOPICS.isdisjoint(topics):
@@ -239,9 +249,11 @@ def decide_item(item, c, view, issuer: str) -> Decision:
                         item,
                         vote,
                         "hr-technology-risk-assessment",
-                        f"An independent assessment of how customers use high-risk technology ({topic}) lets "
-                        "shareholders judge the human-rights, legal and reputational risk the company carries.",
-                        f"Support is firmer because {issuer} faces related controversies on record: {{cited}}.",
+                        f"An independent assessment of how customers use high-risk technology ({topic}) "
+                        "lets shareholders judge the human-rights, legal and reputational risk the "
+                        "company carries.",
+                        f"Support is firmer because {issuer} faces related controversies on record: "
+                        "{cited}.",
                         _controversies(view, topics),
                     )
             if not DIGITAL_TOPICS.isdisjoint(topics):
@@ -315,8 +327,8 @@ def decide_item(item, c, view, issuer: str) -> Decision:
                 item,
                 REFER,
                 "environmental-social-case-by-case",
-                f"The proposal on {topic} asks for more than disclosure or an assessment (a policy, target or "
-                "operational change); this policy weighs such requests case by case against the company's "
+                f"The proposal on {topic} asks for more than disclosure or an assessment (a policy, target "
+                "or operational change); this policy weighs such requests case by case against the company's "
                 "gaps, so an analyst must decide.",
             )
     elif management and es:
@@ -367,7 +379,8 @@ def decide_item(item, c, view, issuer: str) -> Decision:
                     item,
                     vote,
                     "say-on-pay",
-                    "Supports the advisory vote on executive pay absent a recorded pay-for-performance concern.",
+                    "Supports the advisory vote on executive pay absent a recorded "
+                    "pay-for-performance concern.",
                 )
         if (
             "SHAREHOLDER_RIGHTS_AND_DEFENSES" in categories
@@ -422,7 +435,10 @@ def decide_item(item, c, view, issuer: str) -> Decision:
             vote = _cast("FOR", item)
             if vote:
                 return _decision(
-                    item, vote, "one-share-one-vote", "Equal voting rights align control with economic ownership."
+                    item,
+                    vote,
+                    "one-share-one-vote",
+                    "Equal voting rights align control with economic ownership.",
                 )
         if "anti_esg" not in flags and not INFLUENCE_TOPICS.isdisjoint(topics):
             vote = _cast("FOR", item)
@@ -431,8 +447,8 @@ def decide_item(item, c, view, issuer: str) -> Decision:
                     item,
                     vote,
                     "lobbying-and-political-spending-disclosure",
-                    "Disclosure of lobbying and political spending lets shareholders judge the governance risk "
-                    "of the company's influence activities.",
+                    "Disclosure of lobbying and political spending lets shareholders judge the governance "
+                    "risk of the company's influence activities.",
                 )
         if "COMPENSATION" in categories:
             return _decision(
@@ -447,8 +463,8 @@ def decide_item(item, c, view, issuer: str) -> Decision:
                 item,
                 REFER,
                 "shareholder-governance-proposal",
-                f"This governance proposal ({topic}) is not one of the positions this policy takes; an analyst "
-                "must review.",
+                f"This governance proposal ({topic}) is not one of the positions this policy takes; an "
+                "analyst must review.",
             )
         # environmental-social-follow-board is shadowed in this policy: its items (E&S categories,
         # shareholder proponent) were all decided by environmental-social-case-by-case above.

@@ -32,10 +32,9 @@ from collections import Counter
 from pathlib import Path
 
 import grpc
-from google.protobuf.internal import api_implementation
-
 import handwritten
 import workload
+from google.protobuf.internal import api_implementation
 from proxyvote import ENGINE_VERSION
 from proxyvote.classify import classify_meeting
 from proxyvote.engine import decide_meeting
@@ -59,8 +58,15 @@ class ServerProcess:
     def __init__(self, mode: str, workers: int, payload_file: Path):
         self.mode = mode
         self.proc = subprocess.Popen(
-            [sys.executable, str(BENCH / "rpc_servers.py"), mode, "--workers", str(workers),
-             "--payload", str(payload_file)],
+            [
+                sys.executable,
+                str(BENCH / "rpc_servers.py"),
+                mode,
+                "--workers",
+                str(workers),
+                "--payload",
+                str(payload_file),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -118,7 +124,9 @@ def drive(channel: grpc.Channel, request: bytes, calls: int, inflight: int, expe
         raise RuntimeError("calls did not finish within 300 s")
     elapsed = time.perf_counter() - start
     if state["errors"] or state["bad_size"]:
-        raise RuntimeError(f"{len(state['errors'])} errors {state['errors'][:3]}, {state['bad_size']} wrong sizes")
+        raise RuntimeError(
+            f"{len(state['errors'])} errors {state['errors'][:3]}, {state['bad_size']} wrong sizes"
+        )
     return elapsed
 
 
@@ -140,7 +148,13 @@ def bench_rpc(args) -> dict:
             servers[m] = ServerProcess(m, args.workers, payload_file)
         channels = {m: grpc.insecure_channel(servers[m].address) for m in modes}
         for m in modes:  # warm-up: connections, imports, caches
-            drive(channels[m], request_bytes, max(calls[m] // 10, args.inflight), args.inflight, len(response_bytes))
+            drive(
+                channels[m],
+                request_bytes,
+                max(calls[m] // 10, args.inflight),
+                args.inflight,
+                len(response_bytes),
+            )
         # Interleaved repetitions, so a slow moment of the machine hits every server alike.
         for _ in range(args.repeats):
             for m in modes:
@@ -182,8 +196,12 @@ def bench_rpc(args) -> dict:
             "server_cores_busy": statistics.median(s["server_cores_busy"] for s in samples[m]),
         }
     s = out["servers"]
-    out["ratio_sync_real_over_echo"] = s["sync-real"]["calls_per_s_median"] / s["sync-echo"]["calls_per_s_median"]
-    out["ratio_aio_real_over_echo"] = s["aio-real"]["calls_per_s_median"] / s["aio-echo"]["calls_per_s_median"]
+    out["ratio_sync_real_over_echo"] = (
+        s["sync-real"]["calls_per_s_median"] / s["sync-echo"]["calls_per_s_median"]
+    )
+    out["ratio_aio_real_over_echo"] = (
+        s["aio-real"]["calls_per_s_median"] / s["aio-echo"]["calls_per_s_median"]
+    )
     out["aio_over_sync_real"] = s["aio-real"]["calls_per_s_median"] / s["sync-real"]["calls_per_s_median"]
     out["aio_over_sync_echo"] = s["aio-echo"]["calls_per_s_median"] / s["sync-echo"]["calls_per_s_median"]
     out["target"] = RPC_TARGET
@@ -263,6 +281,8 @@ def bench_engine(args) -> dict:
     out = {
         "meetings": len(meetings),
         "items": items,
+        "policy": f"{policy.id}@{policy.version} sha256:{policy.content_hash[:12]}",
+        "taxonomy": f"sha256:{taxonomy.content_hash[:12]}",
         "repeats": args.engine_repeats,
         "passes": passes,
         "rules_fired": dict(sorted(fired.items())),
@@ -271,7 +291,11 @@ def bench_engine(args) -> dict:
         "rationale, cited evidence)",
     }
     for name, values in rates.items():
-        out[name] = {"per_s_median": statistics.median(values), "per_s_best": max(values), "per_s_all": values}
+        out[name] = {
+            "per_s_median": statistics.median(values),
+            "per_s_best": max(values),
+            "per_s_all": values,
+        }
     out["ratio_engine_over_handwritten"] = out["engine"]["per_s_median"] / out["handwritten"]["per_s_median"]
     out["target"] = ENGINE_TARGET
     if out["ratio_engine_over_handwritten"] < ENGINE_TARGET or args.profile:
@@ -309,6 +333,25 @@ def profile_engine(run_engine, lines: int) -> dict:
 # --- Report ----------------------------------------------------------------------
 
 
+def source_state() -> dict:
+    """Which code was measured: the commit and whether the tree had local changes (read-only git)."""
+    root = BENCH.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "service", "policies"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": "", "local_changes": None}
+    return {"commit": commit, "local_changes_in_service_or_policies": bool(dirty)}
+
+
 def machine() -> dict:
     return {
         "nproc": os.cpu_count(),
@@ -323,8 +366,18 @@ def machine() -> dict:
 
 def print_report(results: dict) -> None:
     m = results["machine"]
-    print(f"\nmachine: {m['nproc']} cores, Python {m['python']}, grpcio {m['grpcio']}, "
-          f"protobuf {m['protobuf_backend']}")
+    print(
+        f"\nmachine: {m['nproc']} cores, Python {m['python']}, grpcio {m['grpcio']}, "
+        f"protobuf {m['protobuf_backend']}"
+    )
+    src = results["source"]
+    if src.get("commit"):
+        changed = (
+            " + local changes in service/ or policies/"
+            if src.get("local_changes_in_service_or_policies")
+            else ""
+        )
+        print(f"source: commit {src['commit']}{changed}")
     rpc = results.get("rpc")
     if rpc:
         print(
@@ -332,7 +385,10 @@ def print_report(results: dict) -> None:
             f"{rpc['response_bytes']} B; {rpc['workers']} server threads, {rpc['inflight']} calls in flight, "
             f"median of {rpc['repeats']}"
         )
-        print(f"  {'server':<10} {'calls':>6} {'calls/s':>9} {'best':>9} {'srv ms CPU/call':>16} {'srv cores':>10}")
+        print(
+            f"  {'server':<10} {'calls':>6} {'calls/s':>9} {'best':>9} "
+            f"{'srv ms CPU/call':>16} {'srv cores':>10}"
+        )
         for name, s in rpc["servers"].items():
             print(
                 f"  {name:<10} {s['calls']:>6} {s['calls_per_s_median']:>9.1f} {s['calls_per_s_best']:>9.1f} "
@@ -341,15 +397,14 @@ def print_report(results: dict) -> None:
         t = rpc["target"]
         print(f"  sync real / sync echo = {rpc['ratio_sync_real_over_echo']:.3f}   (target >= {t})")
         print(f"  aio  real / aio  echo = {rpc['ratio_aio_real_over_echo']:.3f}   (target >= {t})")
-        print(
-            f"  aio / sync: real {rpc['aio_over_sync_real']:.3f}, echo {rpc['aio_over_sync_echo']:.3f}"
-        )
+        print(f"  aio / sync: real {rpc['aio_over_sync_real']:.3f}, echo {rpc['aio_over_sync_echo']:.3f}")
     eng = results.get("engine")
     if eng:
         print(
             f"\nENGINE  {eng['items']} items in {eng['meetings']} meetings, human-rights-esg, "
             f"median of {eng['repeats']}"
         )
+        print(f"  policy {eng['policy']}, taxonomy {eng['taxonomy']}")
         print(f"  {'':<24} {'items/s':>12} {'best':>12}")
         for label, key in (
             ("engine decisions", "engine"),
@@ -373,23 +428,33 @@ def print_report(results: dict) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", choices=["rpc", "engine"], help="run one of the two benchmarks")
-    p.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 2,
-                   help="server thread-pool size, both servers (default: create_server's, 2*nproc+2)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=2 * (os.cpu_count() or 1) + 2,
+        help="server thread-pool size, both servers (default: create_server's, 2*nproc+2)",
+    )
     p.add_argument("--inflight", type=int, default=16, help="client calls in flight")
     p.add_argument("--real-calls", type=int, default=400, help="calls per repetition, real servers")
-    p.add_argument("--echo-calls", type=int, default=4000, help="calls per repetition, echo servers")
+    p.add_argument("--echo-calls", type=int, default=6000, help="calls per repetition, echo servers")
     p.add_argument("--repeats", type=int, default=3, help="RPC repetitions (median reported)")
     p.add_argument("--engine-repeats", type=int, default=5, help="engine repetitions (median reported)")
     p.add_argument("--engine-passes", type=int, default=4, help="workload passes per engine repetition")
     p.add_argument("--hand-passes", type=int, default=100, help="workload passes per hand-written repetition")
-    p.add_argument("--classify-passes", type=int, default=2, help="workload passes per classification repetition")
+    p.add_argument(
+        "--classify-passes", type=int, default=2, help="workload passes per classification repetition"
+    )
     p.add_argument("--profile", action="store_true", help="profile the engine even if it meets its target")
     p.add_argument("--profile-lines", type=int, default=15)
     p.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     args = p.parse_args(argv)
 
     started = time.perf_counter()
-    results = {"when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine()}
+    results = {
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "source": source_state(),
+    }
     if args.only in (None, "engine"):
         results["engine"] = bench_engine(args)
     if args.only in (None, "rpc"):
@@ -398,8 +463,10 @@ def main(argv=None) -> int:
     print_report(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(f"\nwrote {args.out.relative_to(Path.cwd()) if args.out.is_relative_to(Path.cwd()) else args.out} "
-          f"({results['wall_s']} s)")
+    print(
+        f"\nwrote {args.out.relative_to(Path.cwd()) if args.out.is_relative_to(Path.cwd()) else args.out} "
+        f"({results['wall_s']} s)"
+    )
     return 0
 
 

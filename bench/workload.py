@@ -13,7 +13,6 @@ import itertools
 from pathlib import Path
 
 from google.protobuf import json_format
-
 from proxyvote import convert
 from proxyvote.evidence import evidence_as_of
 from proxyvote.v1 import meeting_pb2
@@ -62,7 +61,8 @@ SHAREHOLDER_TITLES = [
     "Shareholder proposal requesting a report on the effects of food waste",
     "Shareholder proposal requesting a report on plastic packaging",
     "Shareholder proposal requesting a report on climate change",
-    "Shareholder proposal requesting the adoption of science-based greenhouse gas emissions reduction targets",
+    "Shareholder proposal requesting the adoption of science-based greenhouse gas emissions "
+    "reduction targets",
     "Shareholder proposal asking the board to set greenhouse gas emissions reduction targets",
     "Shareholder proposal to require the company to phase out all fossil fuel customers by 2025",
     "Shareholder proposal requesting a report on the company's tax transparency",
@@ -79,6 +79,7 @@ SHAREHOLDER_TITLES = [
     "Shareholder proposal requesting a report on the risks of the company's diversity programs",
     "Shareholder proposal to abandon the company's net-zero commitments",
     "Shareholder proposal to link executive compensation to ESG metrics",
+    "Shareholder proposal to adopt a policy on executive pay clawbacks",
     "Shareholder proposal requesting a report on board oversight of risk",
     "Shareholder proposal requesting a board diversity policy",
     "Shareholder proposal regarding the annual meeting venue",

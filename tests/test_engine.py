@@ -200,3 +200,19 @@ def test_the_same_input_gives_the_same_decision(recommender):
 def test_bundled_policies_compile(recommender, name):
     assert isinstance(recommender.library, PolicyLibrary)
     assert recommender.library.get(name).rules
+
+
+def test_concurrent_decisions_equal_sequential_ones(recommender):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from proxyvote.v1 import recommendation_service_pb2 as rs
+
+    from .conftest import TODAY, evidence_messages, meeting_message
+
+    request = rs.RecommendRequest(
+        meeting=meeting_message(), policy="human-rights-esg", as_of="2020-05-20", evidence=evidence_messages()
+    )
+    expected = recommender.recommend(request, TODAY).SerializeToString(deterministic=True)
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: recommender.recommend(request, TODAY), range(64)))
+    assert all(r.SerializeToString(deterministic=True) == expected for r in results)
