@@ -6,7 +6,6 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-
 from proxyvote import convert
 from proxyvote.recommender import Recommender
 
@@ -20,9 +19,7 @@ def meeting_message(name: str = "amazon-2020-agm"):
 
 
 def evidence_messages():
-    return list(
-        convert.evidence_file_from_json((EXAMPLES / "evidence" / "amazon.json").read_text()).records
-    )
+    return list(convert.evidence_file_from_json((EXAMPLES / "evidence" / "amazon.json").read_text()).records)
 
 
 @pytest.fixture(scope="session")
