@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import string
+from dataclasses import dataclass
 
 import cel
 
@@ -26,8 +27,9 @@ from .model import (
     Recommendation,
     RuleEvaluation,
 )
-from .policy import WITH_BOARD, Condition, Policy, Rule
+from .policy import MAX_MEMO, WITH_BOARD, Condition, Policy, Rule
 
+_ACTIONS = frozenset({"COMPANY_ACTION"})
 UNPLACED_REASON = "the taxonomy could not place this item; a human must classify it"
 _MAX_ERROR = 300
 
@@ -56,8 +58,14 @@ def decide_meeting(
     )
 
 
-def item_facts(item: BallotItem, classification: Classification) -> dict:
-    """What conditions see as ``item`` (policy.ITEM_FIELDS lists these names)."""
+def item_facts(
+    item: BallotItem, classification: Classification, fields: frozenset[str] | None = None
+) -> dict:
+    """What conditions see as ``item`` (policy.ITEM_FIELDS lists these names).
+
+    ``fields`` limits it to what the policy's conditions read: handing CEL the
+    whole item (a resolution's text can be long) costs more than the condition.
+    """
     facts = {
         "item_id": item.item_id,
         "number": item.number,
@@ -73,6 +81,8 @@ def item_facts(item: BallotItem, classification: Classification) -> dict:
         "flags": list(classification.flags),
         "classification_source": classification.source,
     }
+    if fields is not None:
+        return {name: facts[name] for name in fields}
     return facts
 
 
@@ -87,8 +97,12 @@ class _Scope:
     def __init__(self, meeting: Meeting, evidence: EvidenceView):
         self.evidence = evidence
         self.used: dict[str, EvidenceRecord] = {}
+        self.failure = ""
         self._item_id: str | None = None
+        self._context = None
+        self._selections: dict[tuple, tuple[tuple[EvidenceRecord, ...], list[dict]]] = {}
         issuer = meeting.issuer
+        self.issuer_name = issuer.name
         self.variables = {
             "issuer": {
                 "name": issuer.name,
@@ -104,16 +118,22 @@ class _Scope:
             },
             "as_of": evidence.as_of.isoformat(),
         }
-        self.context = cel.Context()
-        for name, value in self.variables.items():
-            self.context.add_variable(name, value)
-        self.failure = ""
-        for name, function in (
-            ("controversies", self._controversies),
-            ("company_actions", self._company_actions),
-            ("evidence", self._evidence),
-        ):
-            self.context.add_function(name, self._guarded(function))
+
+    @property
+    def context(self):
+        """The CEL context, built when a first condition needs it."""
+        if self._context is None:
+            context = cel.Context()
+            for name, value in self.variables.items():
+                context.add_variable(name, value)
+            for name, function in (
+                ("controversies", self._controversies),
+                ("company_actions", self._company_actions),
+                ("evidence", self._evidence),
+            ):
+                context.add_function(name, self._guarded(function))
+            self._context = context
+        return self._context
 
     def set_item(self, item: BallotItem, facts: dict) -> None:
         if self._item_id != item.item_id:
@@ -137,11 +157,13 @@ class _Scope:
         call.__name__ = function.__name__
         return call
 
-    def _as_values(self, records) -> list[dict]:
-        out = []
-        for r in records:
-            self.used[r.evidence_id] = r
-            out.append(
+    def _select(self, topics, years, kinds) -> list[dict]:
+        """Records for a question, as CEL values; each question is answered once per meeting."""
+        key = (tuple(topics), years, kinds)
+        found = self._selections.get(key)
+        if found is None:
+            records = self.evidence.select(topics, years, kinds)
+            values = [
                 {
                     "evidence_id": r.evidence_id,
                     "kind": r.kind,
@@ -150,17 +172,21 @@ class _Scope:
                     "topics": list(r.topics),
                     "disputed": r.status == "DISPUTED",
                 }
-            )
-        return out
+                for r in records
+            ]
+            found = self._selections[key] = (records, values)
+        for record in found[0]:
+            self.used[record.evidence_id] = record
+        return found[1]
 
     def _controversies(self, topics, years=None):
-        return self._as_values(self.evidence.select(topics, years, ADVERSE_KINDS))
+        return self._select(topics, years, ADVERSE_KINDS)
 
     def _company_actions(self, topics, years=None):
-        return self._as_values(self.evidence.select(topics, years, frozenset({"COMPANY_ACTION"})))
+        return self._select(topics, years, _ACTIONS)
 
     def _evidence(self, topics):
-        return self._as_values(self.evidence.select(topics))
+        return self._select(topics, None, None)
 
     def evaluate(self, condition: Condition) -> tuple[ConditionResult, list[EvidenceRecord]]:
         self.used = {}
@@ -202,24 +228,6 @@ def _clean_error(exc: Exception) -> str:
     return text[:_MAX_ERROR] or type(exc).__name__
 
 
-def _selects(rule: Rule, item: BallotItem, c: Classification) -> bool:
-    if rule.proponent and rule.proponent != item.proponent_kind:
-        return False
-    if rule.placed is not None and rule.placed != c.placed:
-        return False
-    if rule.categories and rule.categories.isdisjoint(c.npx_categories):
-        return False
-    if rule.topics and rule.topics.isdisjoint(c.topics):
-        return False
-    if rule.request_kinds and c.request_kind not in rule.request_kinds:
-        return False
-    if rule.flags and rule.flags.isdisjoint(c.flags):
-        return False
-    if rule.not_flags and not rule.not_flags.isdisjoint(c.flags):
-        return False
-    return True
-
-
 def _cast(vote: str, item: BallotItem) -> tuple[str | None, str]:
     """The vote to cast for a rule's outcome, or None and why it cannot be cast."""
     if vote == WITH_BOARD:
@@ -255,7 +263,7 @@ def _rationale(
     cited: list[EvidenceRecord],
 ) -> str:
     return template.safe_substitute(
-        issuer=scope.variables["issuer"]["name"],
+        issuer=scope.issuer_name,
         topic=(c.topic or "unclassified").replace("_", " "),
         board=item.board_recommendation,
         vote=vote,
@@ -264,17 +272,47 @@ def _rationale(
 
 
 def _decide_item(item: BallotItem, c: Classification, policy: Policy, scope: _Scope) -> Recommendation:
+    signature = (item.proponent_kind, c.placed, c.npx_categories, c.topics, c.request_kind, c.flags)
+    rules, unconditional = policy.candidates(signature)
+    memo_key = None
+    if unconditional:
+        # Without conditions the outcome depends only on these: decide once, reuse.
+        memo_key = (signature, item.board_recommendation, item.vote_options, scope.issuer_name)
+        outcome = policy.outcomes.get(memo_key)
+        if outcome is not None:
+            return _recommendation(item, c, policy, outcome)
+    outcome = _evaluate(item, c, policy, rules, scope)
+    if memo_key is not None:
+        if len(policy.outcomes) >= MAX_MEMO:
+            policy.outcomes.clear()
+        policy.outcomes[memo_key] = outcome
+    return _recommendation(item, c, policy, outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """A decision without the item it is about."""
+
+    vote: str
+    rule_id: str
+    rationale: str
+    strength: str
+    trace: tuple[RuleEvaluation, ...]
+    cited: tuple[EvidenceRecord, ...]
+    against_management: bool
+    review_reason: str
+
+
+def _evaluate(
+    item: BallotItem, c: Classification, policy: Policy, rules: tuple[Rule, ...], scope: _Scope
+) -> _Outcome:
     trace: list[RuleEvaluation] = []
-    facts = None
-    for rule in policy.rules:
-        if not _selects(rule, item, c):
-            continue
+    for rule in rules:
         results: list[ConditionResult] = []
         cited: dict[str, EvidenceRecord] = {}
         outcome = "FIRED"
-        if rule.conditions or rule.strong:
-            facts = facts or item_facts(item, c)
-            scope.set_item(item, facts)
+        if not rule.unconditional:
+            scope.set_item(item, item_facts(item, c, policy.item_fields))
         for condition in rule.conditions:
             result, used = scope.evaluate(condition)
             results.append(result)
@@ -301,11 +339,11 @@ def _decide_item(item: BallotItem, c: Classification, policy: Policy, scope: _Sc
             if result.result == "TRUE":
                 cited.update((r.evidence_id, r) for r in used)
         trace.append(RuleEvaluation(rule.id, rule.policy_id, "FIRED", tuple(results), note))
-        cited_records = sorted(cited.values(), key=lambda r: (r.published, r.evidence_id))
+        cited_records = tuple(sorted(cited.values(), key=lambda r: (r.published, r.evidence_id)))
         text = _rationale(rule.why, item, c, vote, scope, cited_records)
         if strength == "strong" and rule.why_strong is not None:
             text += " " + _rationale(rule.why_strong, item, c, vote, scope, cited_records)
-        return _recommendation(item, c, policy, vote, rule.id, text, strength, trace, cited_records)
+        return _outcome(item, c, vote, rule.id, text, strength, trace, cited_records)
     vote, note = _cast(policy.default_vote, item)
     if vote is None:
         vote = REFER
@@ -315,30 +353,43 @@ def _decide_item(item: BallotItem, c: Classification, policy: Policy, scope: _Sc
         c,
         vote,
         scope,
-        [],
+        (),
     )
     trace.append(RuleEvaluation("default", policy.id, "FIRED", (), note))
-    return _recommendation(item, c, policy, vote, "default", text, "", trace, [])
+    return _outcome(item, c, vote, "default", text, "", trace, ())
 
 
-def _recommendation(item, c, policy, vote, rule_id, rationale, strength, trace, cited):
+def _outcome(item, c, vote, rule_id, rationale, strength, trace, cited) -> _Outcome:
     reasons = []
     if vote == REFER:
         reasons.append(rationale)
     if not c.placed:
         reasons.append(UNPLACED_REASON)
-    return Recommendation(
-        item_id=item.item_id,
+    return _Outcome(
         vote=vote,
-        board_recommendation=item.board_recommendation,
-        against_management=_against_management(vote, item.board_recommendation),
-        needs_review=bool(reasons),
-        review_reason=" ".join(reasons),
-        classification=c,
         rule_id=rule_id,
         rationale=rationale,
         strength=strength,
         trace=tuple(trace),
-        cited_evidence_ids=tuple(r.evidence_id for r in cited),
+        cited=cited,
+        against_management=_against_management(vote, item.board_recommendation),
+        review_reason=" ".join(reasons),
+    )
+
+
+def _recommendation(item: BallotItem, c: Classification, policy: Policy, o: _Outcome) -> Recommendation:
+    return Recommendation(
+        item_id=item.item_id,
+        vote=o.vote,
+        board_recommendation=item.board_recommendation,
+        against_management=o.against_management,
+        needs_review=bool(o.review_reason),
+        review_reason=o.review_reason,
+        classification=c,
+        rule_id=o.rule_id,
+        rationale=o.rationale,
+        strength=o.strength,
+        trace=o.trace,
+        cited_evidence_ids=tuple(r.evidence_id for r in o.cited),
         policy=policy.ref,
     )

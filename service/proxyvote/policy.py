@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cel
 
@@ -140,6 +140,9 @@ SCHEMA = {
 
 _MACRO_VAR = re.compile(r"\.\s*(?:exists|all|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 _PATH = re.compile(r"\b(item|issuer|meeting)((?:\.[A-Za-z_]\w*)+)")
+_BARE_ITEM = re.compile(r"\bitem\b(?!\s*\.)")
+# Outcomes memoised per policy before the memo is emptied (see engine).
+MAX_MEMO = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +152,8 @@ class Condition:
     program: object  # cel.Program
     paths: tuple[str, ...]  # variable paths it reads, for the trace
     uses_evidence: bool
+    # The item fields it reads; None when it uses ``item`` as a whole.
+    item_fields: frozenset[str] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +173,23 @@ class Rule:
     conditions: tuple[Condition, ...]  # "if" and "unless", in that order
     strong: Condition | None
 
+    @property
+    def unconditional(self) -> bool:
+        return not self.conditions and self.strong is None
+
+    def selects(self, signature: tuple) -> bool:
+        """Whether ``when`` matches an item with this classification signature."""
+        proponent, placed, categories, topics, request_kind, flags = signature
+        return not (
+            (self.proponent and self.proponent != proponent)
+            or (self.placed is not None and self.placed != placed)
+            or (self.categories and self.categories.isdisjoint(categories))
+            or (self.topics and self.topics.isdisjoint(topics))
+            or (self.request_kinds and request_kind not in self.request_kinds)
+            or (self.flags and self.flags.isdisjoint(flags))
+            or (self.not_flags and not self.not_flags.isdisjoint(flags))
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Policy:
@@ -183,10 +205,28 @@ class Policy:
     default_vote: str
     default_why: str
     rules: tuple[Rule, ...]
+    # Item fields any condition reads; None when one uses ``item`` whole.
+    item_fields: frozenset[str] | None = None
+    ref: PolicyRef | None = field(default=None, compare=False)
+    # Derived lookups, filled as items are decided. They hold only values
+    # computed from the policy and the keys, so sharing them across threads and
+    # requests changes no decision.
+    _candidates: dict = field(default_factory=dict, compare=False, repr=False)
+    outcomes: dict = field(default_factory=dict, compare=False, repr=False)
 
-    @property
-    def ref(self) -> PolicyRef:
-        return PolicyRef(self.id, self.version, self.content_hash)
+    def __post_init__(self):
+        object.__setattr__(self, "ref", PolicyRef(self.id, self.version, self.content_hash))
+
+    def candidates(self, signature: tuple) -> tuple[tuple[Rule, ...], bool]:
+        """The rules whose ``when`` matches, in order, and whether none has a condition."""
+        found = self._candidates.get(signature)
+        if found is None:
+            rules = tuple(r for r in self.rules if r.selects(signature))
+            found = (rules, all(r.unconditional for r in rules))
+            if len(self._candidates) >= MAX_MEMO:
+                self._candidates.clear()
+            self._candidates[signature] = found
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,14 +377,29 @@ def compile_policy(document: PolicyDocument, parent: Policy | None) -> Policy:
         default_vote=doc["default"]["vote"],
         default_why=doc["default"].get("why", ""),
         rules=own + inherited,
+        item_fields=_item_fields(own + inherited),
     )
+
+
+def _item_fields(rules: tuple[Rule, ...]) -> frozenset[str] | None:
+    fields: set[str] = set()
+    for rule in rules:
+        for condition in rule.conditions + ((rule.strong,) if rule.strong else ()):
+            if condition.item_fields is None:
+                return None
+            fields |= condition.item_fields
+    return frozenset(fields)
 
 
 def _condition(role: str, expression: str) -> Condition:
     program = cel.compile(expression)
     functions = set(program.references()["functions"])
-    paths = tuple(dict.fromkeys(root + tail for root, tail in _PATH.findall(expression)))
-    return Condition(role, expression, program, paths, bool(functions & EVIDENCE_FUNCTIONS))
+    found = _PATH.findall(expression)
+    paths = tuple(dict.fromkeys(root + tail for root, tail in found))
+    item_fields = None
+    if not _BARE_ITEM.search(expression):
+        item_fields = frozenset(tail.split(".")[1] for root, tail in found if root == "item")
+    return Condition(role, expression, program, paths, bool(functions & EVIDENCE_FUNCTIONS), item_fields)
 
 
 def _compile_rule(rule: dict, policy_id: str) -> Rule:

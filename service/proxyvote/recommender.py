@@ -8,15 +8,16 @@ view, classifies each item once and runs the engine. The caller supplies
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import convert
-from .classify import classify_meeting
+from .classify import classify
 from .engine import decide_meeting
 from .errors import FieldViolation, InvalidArgument
 from .evidence import evidence_as_of
-from .model import EvidenceRecord, MeetingDecision
+from .model import BallotItem, Classification, EvidenceRecord, MeetingDecision
 from .policy_library import PolicyLibrary
 from .taxonomy import Taxonomy, parse_taxonomy
 
@@ -29,10 +30,30 @@ def default_policy_dir() -> Path:
     return repository_root() / "policies"
 
 
+CLASSIFICATION_CACHE_SIZE = 1 << 16
+
+
 @dataclass(frozen=True)
 class Recommender:
     library: PolicyLibrary
     taxonomy: Taxonomy
+
+    def __post_init__(self):
+        # Classification is a pure function of the item's wording and proponent:
+        # items repeat across meetings, seasons and the policies applied to one
+        # meeting, so each distinct wording is classified once.
+        @functools.lru_cache(maxsize=CLASSIFICATION_CACHE_SIZE)
+        def classify_wording(title, text, kind, name, category) -> Classification:
+            return classify(
+                BallotItem("", title, kind, text=text, proponent_name=name, category=category), self.taxonomy
+            )
+
+        object.__setattr__(self, "_classify_wording", classify_wording)
+
+    def classify(self, item: BallotItem) -> Classification:
+        return self._classify_wording(
+            item.title, item.text, item.proponent_kind, item.proponent_name, item.category
+        )
 
     @classmethod
     def from_directory(cls, policy_dir: Path | None = None) -> Recommender:
@@ -66,7 +87,7 @@ class Recommender:
             raise InvalidArgument(violations)
         policy = self.library.get(policy_reference)
         view = evidence_as_of(evidence, meeting.issuer, as_of or today)
-        classifications = classify_meeting(meeting, self.taxonomy)
+        classifications = tuple(self.classify(item) for item in meeting.items)
         return decide_meeting(meeting, classifications, policy, view)
 
     def recommend(self, request, today: dt.date):
