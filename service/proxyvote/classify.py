@@ -22,56 +22,29 @@ def classify(item: BallotItem, taxonomy: Taxonomy) -> Classification:
     fields = (("title", item.title[:MAX_SCAN_CHARS]), ("text", item.text[:MAX_SCAN_CHARS]))
     topic_matches = _topics(item, taxonomy.topics, fields)
     request_match = _first(taxonomy.request_kinds, fields, "request_kind")
-    flag_matches = _flags(item, taxonomy.flags, fields)
-    matches = topic_matches + ((request_match,) if request_match else ()) + flag_matches
     topics = tuple(m.rule_id for m in topic_matches)
-    flags = tuple(m.rule_id for m in flag_matches)
-    request_kind = request_match.rule_id if request_match else ""
-    by_id = {t.id: t for t in taxonomy.topics}
-
+    lead: tuple[Match, ...] = ()
     if item.category is not None:
         caller = item.category
-        topic = caller.topic or (topics[0] if topics else "")
-        if caller.topic and caller.topic not in topics:
-            topics = (caller.topic,) + topics
-        elif caller.topic:
+        source, categories = "CALLER", (caller.npx_category,)
+        if caller.topic:
             topics = (caller.topic,) + tuple(t for t in topics if t != caller.topic)
-        caller_match = Match("caller", "topic", "category", "", f"{caller.npx_category}/{caller.topic}")
-        return Classification(
-            source="CALLER",
-            npx_categories=(caller.npx_category,),
-            topic=topic,
-            topics=topics,
-            request_kind=request_kind,
-            flags=flags,
-            matches=(caller_match,) + matches,
-            taxonomy_hash=taxonomy.content_hash,
-        )
-
-    if not topics:
-        return Classification(
-            source="UNPLACED",
-            npx_categories=("OTHER",),
-            topic="",
-            topics=(),
-            request_kind=request_kind,
-            flags=flags,
-            matches=matches,
-            taxonomy_hash=taxonomy.content_hash,
-        )
-    categories: list[str] = []
-    for topic_id in topics:
-        for category in by_id[topic_id].categories:
-            if category not in categories:
-                categories.append(category)
+        lead = (Match("caller", "topic", "category", "", f"{caller.npx_category}/{caller.topic}"),)
+    elif not topics:
+        source, categories = "UNPLACED", ("OTHER",)
+    else:
+        by_id = {t.id: t for t in taxonomy.topics}
+        source = "TAXONOMY"
+        categories = tuple(dict.fromkeys(c for t in topics for c in by_id[t].categories))
+    flag_matches = _flags(item, taxonomy.flags, fields, categories)
     return Classification(
-        source="TAXONOMY",
-        npx_categories=tuple(categories),
-        topic=topics[0],
+        source=source,
+        npx_categories=categories,
+        topic=topics[0] if topics else "",
         topics=topics,
-        request_kind=request_kind,
-        flags=flags,
-        matches=matches,
+        request_kind=request_match.rule_id if request_match else "",
+        flags=tuple(m.rule_id for m in flag_matches),
+        matches=lead + topic_matches + ((request_match,) if request_match else ()) + flag_matches,
         taxonomy_hash=taxonomy.content_hash,
     )
 
@@ -110,10 +83,12 @@ def _first(rules, fields, kind: str) -> Match | None:
     return None
 
 
-def _flags(item: BallotItem, rules, fields) -> tuple[Match, ...]:
+def _flags(item: BallotItem, rules, fields, categories) -> tuple[Match, ...]:
     found = []
     name = item.proponent_name.casefold()
     for rule in rules:
+        if rule.categories and not any(c in categories for c in rule.categories):
+            continue
         match = None
         if name:
             for known in rule.proponent_names:

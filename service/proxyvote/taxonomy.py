@@ -61,6 +61,12 @@ SCHEMA = {
                     "id": _ID,
                     "patterns": _PATTERNS,
                     "proponent_names": {"type": "array", "items": {"type": "string"}},
+                    # Only items in one of these categories can carry the flag.
+                    "categories": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"enum": list(NPX_CATEGORIES)},
+                    },
                 },
             },
         },
