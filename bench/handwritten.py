@@ -16,7 +16,6 @@ two different policies.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import NamedTuple
 
 # The rule order this file implements (own rules, then inherited ones).
@@ -111,12 +110,6 @@ GOVERNANCE_CATEGORIES = frozenset(
     {"CORPORATE_GOVERNANCE", "SHAREHOLDER_RIGHTS_AND_DEFENSES", "DIRECTOR_ELECTIONS"}
 )
 
-EXTENDS_RIGHTS = re.compile(
-    r"(?i)\b(lower|reduc|declassif|eliminat\w* (the )?supermajority|simple majority|majority vot"
-    r"|proxy access|permit|allow|grant|adopt)"
-)
-LIMITS_RIGHTS = re.compile(r"(?i)\b(rights plan|poison pill|raise|increase|classif(y|ied) (the )?board)")
-EQUAL_VOTING = re.compile(r"(?i)one vote per share|equal voting|dual[- ]class|recapitali")
 
 ADVERSE = frozenset({"CONTROVERSY", "ALLEGATION"})
 THREE_YEARS = dt.timedelta(days=round(365.25 * 3))
@@ -384,8 +377,8 @@ def decide_item(item, c, view, issuer: str) -> Decision:
                 )
         if (
             "SHAREHOLDER_RIGHTS_AND_DEFENSES" in categories
-            and EXTENDS_RIGHTS.search(item.title)
-            and not LIMITS_RIGHTS.search(item.title)
+            and "extends_shareholder_rights" in flags
+            and "restricts_shareholder_rights" not in flags
         ):
             vote = _cast("FOR", item)
             if vote:
@@ -431,7 +424,7 @@ def decide_item(item, c, view, issuer: str) -> Decision:
                     "poison-pill-to-vote",
                     "Takeover defences such as a rights plan should be put to shareholders.",
                 )
-        if "capital_structure" in topics and EQUAL_VOTING.search(item.title):
+        if "equal_voting_rights" in flags:
             vote = _cast("FOR", item)
             if vote:
                 return _decision(

@@ -41,7 +41,7 @@ def decide_meeting(
     evidence: EvidenceView,
 ) -> MeetingDecision:
     """Decides every item of ``meeting``; ``classifications`` are in item order."""
-    scope = _Scope(meeting, evidence)
+    scope = _Scope(meeting, evidence, policy)
     recommendations = tuple(
         _decide_item(item, classification, policy, scope)
         for item, classification in zip(meeting.items, classifications, strict=True)
@@ -94,8 +94,10 @@ class _Scope:
     what its conditions used.
     """
 
-    def __init__(self, meeting: Meeting, evidence: EvidenceView):
+    def __init__(self, meeting: Meeting, evidence: EvidenceView, policy: Policy):
         self.evidence = evidence
+        self._reads = policy.context_reads
+        self._memo_key = None
         self.used: dict[str, EvidenceRecord] = {}
         self.failure = ""
         self._item_id: str | None = None
@@ -118,6 +120,17 @@ class _Scope:
             },
             "as_of": evidence.as_of.isoformat(),
         }
+
+    @property
+    def memo_key(self) -> tuple:
+        """What, besides the item, the policy's conditions can see here."""
+        if self._memo_key is None:
+            view = self.evidence
+            self._memo_key = tuple(
+                _freeze(self.variables[name]) if name != "evidence" else (view.covered, view.records)
+                for name in sorted(self._reads)
+            )
+        return self._memo_key
 
     @property
     def context(self):
@@ -274,19 +287,29 @@ def _rationale(
 def _decide_item(item: BallotItem, c: Classification, policy: Policy, scope: _Scope) -> Recommendation:
     signature = (item.proponent_kind, c.placed, c.npx_categories, c.topics, c.request_kind, c.flags)
     rules, unconditional = policy.candidates(signature)
-    memo_key = None
-    if unconditional:
-        # Without conditions the outcome depends only on these: decide once, reuse.
-        memo_key = (signature, item.board_recommendation, item.vote_options, scope.issuer_name)
-        outcome = policy.outcomes.get(memo_key)
-        if outcome is not None:
-            return _recommendation(item, c, policy, outcome)
-    outcome = _evaluate(item, c, policy, rules, scope)
-    if memo_key is not None:
+    # An outcome is a function of what the rules can see, so it is decided once
+    # per distinct input and reused: the classification signature, the card and
+    # the issuer's name (in rationales), plus, when a candidate rule has
+    # conditions, the item fields and the context (including evidence) they read.
+    memo_key = (signature, item.board_recommendation, item.vote_options, scope.issuer_name)
+    if not unconditional:
+        memo_key += (_freeze(item_facts(item, c, policy.item_fields)), scope.memo_key)
+    outcome = policy.outcomes.get(memo_key)
+    if outcome is None:
+        outcome = _evaluate(item, c, policy, rules, scope)
         if len(policy.outcomes) >= MAX_MEMO:
             policy.outcomes.clear()
         policy.outcomes[memo_key] = outcome
     return _recommendation(item, c, policy, outcome)
+
+
+def _freeze(value):
+    """A hashable copy of a CEL variable's value."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
 
 
 @dataclass(frozen=True, slots=True)

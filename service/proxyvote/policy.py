@@ -154,6 +154,8 @@ class Condition:
     uses_evidence: bool
     # The item fields it reads; None when it uses ``item`` as a whole.
     item_fields: frozenset[str] | None
+    # The other variables it reads: "issuer", "meeting", "as_of".
+    context_roots: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +209,8 @@ class Policy:
     rules: tuple[Rule, ...]
     # Item fields any condition reads; None when one uses ``item`` whole.
     item_fields: frozenset[str] | None = None
+    # What else any condition reads: "issuer", "meeting", "as_of", "evidence".
+    context_reads: frozenset[str] = frozenset()
     ref: PolicyRef | None = field(default=None, compare=False)
     # Derived lookups, filled as items are decided. They hold only values
     # computed from the policy and the keys, so sharing them across threads and
@@ -378,16 +382,32 @@ def compile_policy(document: PolicyDocument, parent: Policy | None) -> Policy:
         default_why=doc["default"].get("why", ""),
         rules=own + inherited,
         item_fields=_item_fields(own + inherited),
+        context_reads=_context_reads(own + inherited),
     )
+
+
+def _conditions(rules: tuple[Rule, ...]):
+    for rule in rules:
+        yield from rule.conditions
+        if rule.strong:
+            yield rule.strong
+
+
+def _context_reads(rules: tuple[Rule, ...]) -> frozenset[str]:
+    reads: set[str] = set()
+    for condition in _conditions(rules):
+        reads |= condition.context_roots
+        if condition.uses_evidence:
+            reads.add("evidence")
+    return frozenset(reads)
 
 
 def _item_fields(rules: tuple[Rule, ...]) -> frozenset[str] | None:
     fields: set[str] = set()
-    for rule in rules:
-        for condition in rule.conditions + ((rule.strong,) if rule.strong else ()):
-            if condition.item_fields is None:
-                return None
-            fields |= condition.item_fields
+    for condition in _conditions(rules):
+        if condition.item_fields is None:
+            return None
+        fields |= condition.item_fields
     return frozenset(fields)
 
 
@@ -399,7 +419,10 @@ def _condition(role: str, expression: str) -> Condition:
     item_fields = None
     if not _BARE_ITEM.search(expression):
         item_fields = frozenset(tail.split(".")[1] for root, tail in found if root == "item")
-    return Condition(role, expression, program, paths, bool(functions & EVIDENCE_FUNCTIONS), item_fields)
+    roots = frozenset(program.references()["variables"]) & (CEL_ROOTS - {"item"})
+    return Condition(
+        role, expression, program, paths, bool(functions & EVIDENCE_FUNCTIONS), item_fields, roots
+    )
 
 
 def _compile_rule(rule: dict, policy_id: str) -> Rule:
