@@ -8,6 +8,7 @@ request field it is about.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from google.protobuf import json_format
 
@@ -22,6 +23,7 @@ from .model import (
     Issuer,
     Meeting,
     MeetingDecision,
+    Outcome,
     PolicyRef,
     Recommendation,
     parse_date,
@@ -42,8 +44,20 @@ _EKIND = enums_pb2.EvidenceKind
 _ESTATUS = enums_pb2.EvidenceStatus
 
 
-def _name(enum, value: int) -> str:
-    return enum.Name(value) if value else ""
+def _names(enum) -> dict[int, str]:
+    """Value -> name, the zero value mapping to ""; unknown values are absent."""
+    return {number: ("" if number == 0 else name) for name, number in enum.items()}
+
+
+VOTE_NAMES = _names(_VOTE)
+VOTE_VALUES = {name: number for name, number in _VOTE.items()}
+KIND_NAMES = _names(_KIND)
+NPX_NAMES = _names(_NPX)
+NPX_VALUES = {name: number for name, number in _NPX.items()}
+MEETING_TYPE_NAMES = _names(_MEETING_TYPE)
+EKIND_NAMES = _names(_EKIND)
+ESTATUS_NAMES = _names(_ESTATUS)
+_CASTABLE = frozenset(VOTE_NAMES.values()) - {"", "NONE", "REFER"}
 
 
 class _Violations:
@@ -56,6 +70,15 @@ class _Violations:
     def raise_if_any(self) -> None:
         if self.items:
             raise InvalidArgument(self.items)
+
+
+def _enum(v: _Violations, field: str, names: dict[int, str], value: int) -> str:
+    # proto3 enums are open: a peer can send a number this build does not know.
+    name = names.get(value)
+    if name is None:
+        v.add(field, f"unknown enum value {value}")
+        return ""
+    return name
 
 
 def _check_date(v: _Violations, field: str, text: str, required: bool) -> dt.date | None:
@@ -94,49 +117,26 @@ def meeting_from_proto(msg: meeting_pb2.Meeting, field: str = "meeting") -> Meet
         _check_text(v, f"{field}.issuer.name", msg.issuer.name, MAX_TITLE, required=True)
     meeting_date = _check_date(v, f"{field}.meeting_date", msg.meeting_date, required=True)
     _check_date(v, f"{field}.record_date", msg.record_date, required=False)
+    meeting_type = _enum(v, f"{field}.meeting_type", MEETING_TYPE_NAMES, msg.meeting_type)
     if not msg.items:
         v.add(f"{field}.items", "must hold at least one ballot item")
     elif len(msg.items) > MAX_ITEMS:
         v.add(f"{field}.items", f"holds more than {MAX_ITEMS} items")
     seen: dict[str, int] = {}
     items = []
-    for i, item in enumerate(msg.items[:MAX_ITEMS]):
-        where = f"{field}.items[{i}]"
-        _check_text(v, f"{where}.item_id", item.item_id, MAX_ID, required=True)
-        if item.item_id and item.item_id in seen:
+    for i, message in enumerate(msg.items[:MAX_ITEMS]):
+        item, problems = _item_from_bytes(message.SerializeToString(deterministic=True))
+        for where, description in problems:
+            v.add(f"{field}.items[{i}].{where}", description)
+        item_id = message.item_id
+        if item_id in seen and item_id:
             v.add(
-                f"{where}.item_id",
-                f"duplicate item_id {item.item_id[:40]!r} (also items[{seen[item.item_id]}])",
+                f"{field}.items[{i}].item_id",
+                f"duplicate item_id {item_id[:40]!r} (also items[{seen[item_id]}])",
             )
-        seen.setdefault(item.item_id, i)
-        _check_text(v, f"{where}.title", item.title, MAX_TITLE, required=True)
-        _check_text(v, f"{where}.text", item.text, MAX_TEXT, required=False)
-        if not item.proponent.kind:
-            v.add(f"{where}.proponent.kind", "is required (MANAGEMENT or SHAREHOLDER)")
-        options = tuple(_name(_VOTE, o) for o in item.vote_options)
-        if any(o in ("", "NONE", "REFER") for o in options):
-            v.add(f"{where}.vote_options", "may hold only votes a shareholder can cast")
-        category = None
-        if item.HasField("category"):
-            if not item.category.npx_category:
-                v.add(f"{where}.category.npx_category", "is required when category is given")
-            else:
-                category = CallerCategory(_name(_NPX, item.category.npx_category), item.category.topic)
-        if item.board_recommendation == _VOTE.Value("REFER"):
-            v.add(f"{where}.board_recommendation", "REFER is not a board recommendation")
-        items.append(
-            BallotItem(
-                item_id=item.item_id,
-                number=item.number,
-                title=item.title,
-                text=item.text,
-                proponent_kind=_name(_KIND, item.proponent.kind),
-                proponent_name=item.proponent.name,
-                board_recommendation=_name(_VOTE, item.board_recommendation) or NO_RECOMMENDATION,
-                vote_options=options,
-                category=category,
-            )
-        )
+        seen.setdefault(item_id, i)
+        if item is not None:
+            items.append(item)
     v.raise_if_any()
     issuer = msg.issuer
     return Meeting(
@@ -144,7 +144,54 @@ def meeting_from_proto(msg: meeting_pb2.Meeting, field: str = "meeting") -> Meet
         issuer=Issuer(issuer.name, issuer.ticker, issuer.isin, issuer.cusip, issuer.country),
         meeting_date=meeting_date,
         items=tuple(items),
-        meeting_type=_name(_MEETING_TYPE, msg.meeting_type),
+        meeting_type=meeting_type,
+    )
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _item_from_bytes(data: bytes) -> tuple[BallotItem | None, tuple[tuple[str, str], ...]]:
+    """One ballot item, or its problems as (field within the item, description).
+
+    Cached by the item's bytes: the same item comes back in every request that
+    applies another policy to the same meeting.
+    """
+    item = meeting_pb2.BallotItem.FromString(data)
+    v = _Violations()
+    _check_text(v, "item_id", item.item_id, MAX_ID, required=True)
+    _check_text(v, "title", item.title, MAX_TITLE, required=True)
+    _check_text(v, "text", item.text, MAX_TEXT, required=False)
+    kind = _enum(v, "proponent.kind", KIND_NAMES, item.proponent.kind)
+    if not item.proponent.kind:
+        v.add("proponent.kind", "is required (MANAGEMENT or SHAREHOLDER)")
+    options = tuple(VOTE_NAMES.get(o, "") for o in item.vote_options)
+    if any(o not in _CASTABLE for o in options):
+        v.add("vote_options", "may hold only votes a shareholder can cast")
+    category = None
+    if item.HasField("category"):
+        npx = _enum(v, "category.npx_category", NPX_NAMES, item.category.npx_category)
+        _check_text(v, "category.topic", item.category.topic, MAX_ID, required=False)
+        if not item.category.npx_category:
+            v.add("category.npx_category", "is required when category is given")
+        elif npx:
+            category = CallerCategory(npx, item.category.topic)
+    board = _enum(v, "board_recommendation", VOTE_NAMES, item.board_recommendation)
+    if board == "REFER":
+        v.add("board_recommendation", "REFER is not a board recommendation")
+    if v.items:
+        return None, tuple((p.field, p.description) for p in v.items)
+    return (
+        BallotItem(
+            item_id=item.item_id,
+            number=item.number,
+            title=item.title,
+            text=item.text,
+            proponent_kind=kind,
+            proponent_name=item.proponent.name,
+            board_recommendation=board or NO_RECOMMENDATION,
+            vote_options=options,
+            category=category,
+        ),
+        (),
     )
 
 
@@ -154,35 +201,49 @@ def evidence_from_proto(records, field: str = "evidence") -> tuple[EvidenceRecor
         v.add(field, f"holds more than {MAX_EVIDENCE} records")
         v.raise_if_any()
     out = []
-    for i, r in enumerate(records):
-        where = f"{field}[{i}]"
-        _check_text(v, f"{where}.evidence_id", r.evidence_id, MAX_ID, required=True)
-        published = _check_date(v, f"{where}.published", r.published, required=True)
-        event_date = _check_date(v, f"{where}.event_date", r.event_date, required=False)
-        if not (r.issuer.name or r.issuer.ticker):
-            v.add(f"{where}.issuer", "needs a name or a ticker")
-        if not r.kind:
-            v.add(f"{where}.kind", "is required")
-        _check_text(v, f"{where}.summary", r.summary, MAX_TEXT, required=False)
-        if published is None:
-            continue
-        out.append(
-            EvidenceRecord(
-                evidence_id=r.evidence_id,
-                issuer_name=r.issuer.name,
-                issuer_ticker=r.issuer.ticker,
-                published=published,
-                topics=tuple(r.topics),
-                kind=_name(_EKIND, r.kind),
-                status=_name(_ESTATUS, r.status) or "REPORTED",
-                summary=r.summary,
-                event_date=event_date,
-                date_precision=r.date_precision or "day",
-                sources=tuple(EvidenceSource(s.publisher, s.url, s.document) for s in r.sources),
-            )
-        )
+    for i, message in enumerate(records):
+        record, problems = _record_from_bytes(message.SerializeToString(deterministic=True))
+        for where, description in problems:
+            v.add(f"{field}[{i}].{where}", description)
+        if record is not None:
+            out.append(record)
     v.raise_if_any()
     return tuple(out)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _record_from_bytes(data: bytes) -> tuple[EvidenceRecord | None, tuple[tuple[str, str], ...]]:
+    """One evidence record, or its problems; cached by its bytes like items."""
+    r = evidence_pb2.EvidenceRecord.FromString(data)
+    v = _Violations()
+    _check_text(v, "evidence_id", r.evidence_id, MAX_ID, required=True)
+    published = _check_date(v, "published", r.published, required=True)
+    event_date = _check_date(v, "event_date", r.event_date, required=False)
+    if not (r.issuer.name or r.issuer.ticker):
+        v.add("issuer", "needs a name or a ticker")
+    kind = _enum(v, "kind", EKIND_NAMES, r.kind)
+    if not r.kind:
+        v.add("kind", "is required")
+    status = _enum(v, "status", ESTATUS_NAMES, r.status)
+    _check_text(v, "summary", r.summary, MAX_TEXT, required=False)
+    if v.items:
+        return None, tuple((p.field, p.description) for p in v.items)
+    return (
+        EvidenceRecord(
+            evidence_id=r.evidence_id,
+            issuer_name=r.issuer.name,
+            issuer_ticker=r.issuer.ticker,
+            published=published,
+            topics=tuple(r.topics),
+            kind=kind,
+            status=status or "REPORTED",
+            summary=r.summary,
+            event_date=event_date,
+            date_precision=r.date_precision or "day",
+            sources=tuple(EvidenceSource(s.publisher, s.url, s.document) for s in r.sources),
+        ),
+        (),
+    )
 
 
 def evidence_to_proto(record: EvidenceRecord) -> evidence_pb2.EvidenceRecord:
@@ -215,7 +276,7 @@ _OUTCOME = recommendation_pb2.RuleEvaluation.Outcome
 def classification_to_proto(c: Classification) -> recommendation_pb2.Classification:
     return recommendation_pb2.Classification(
         source=_SOURCE.Value(f"SOURCE_{c.source}"),
-        npx_categories=[_NPX.Value(n) for n in c.npx_categories],
+        npx_categories=[NPX_VALUES[n] for n in c.npx_categories],
         topic=c.topic,
         topics=c.topics,
         request_kind=c.request_kind,
@@ -230,20 +291,16 @@ def classification_to_proto(c: Classification) -> recommendation_pb2.Classificat
     )
 
 
-def recommendation_to_proto(r: Recommendation) -> recommendation_pb2.Recommendation:
+def outcome_to_proto(o: Outcome) -> recommendation_pb2.Recommendation:
+    """The item-independent part of a Recommendation message."""
     return recommendation_pb2.Recommendation(
-        item_id=r.item_id,
-        vote=_VOTE.Value(r.vote),
-        board_recommendation=_VOTE.Value(r.board_recommendation),
-        against_management=r.against_management,
-        needs_review=r.needs_review,
-        review_reason=r.review_reason,
-        npx_categories=[_NPX.Value(n) for n in r.classification.npx_categories],
-        topic=r.classification.topic,
-        classification=classification_to_proto(r.classification),
-        rule_id=r.rule_id,
-        rationale=r.rationale,
-        strength=r.strength,
+        vote=VOTE_VALUES[o.vote],
+        against_management=o.against_management,
+        needs_review=o.needs_review,
+        review_reason=o.review_reason,
+        rule_id=o.rule_id,
+        rationale=o.rationale,
+        strength=o.strength,
         trace=[
             recommendation_pb2.RuleEvaluation(
                 rule_id=e.rule_id,
@@ -261,26 +318,82 @@ def recommendation_to_proto(r: Recommendation) -> recommendation_pb2.Recommendat
                 ],
                 note=e.note,
             )
-            for e in r.trace
+            for e in o.trace
         ],
-        cited_evidence_ids=r.cited_evidence_ids,
-        policy=policy_ref_to_proto(r.policy),
+        cited_evidence_ids=o.cited_evidence_ids,
     )
+
+
+class _ByIdentity:
+    """Serialized protobuf of values that many recommendations share.
+
+    Outcomes and classifications are memoised upstream, so the same object
+    comes back for item after item; its message is built once and merged in as
+    bytes. Keyed by identity, holding the object so its id is not reused.
+    """
+
+    def __init__(self, build, limit: int = 100_000):
+        self._build = build
+        self._limit = limit
+        self._entries: dict[int, tuple[object, bytes]] = {}
+
+    def __call__(self, value) -> bytes:
+        entry = self._entries.get(id(value))
+        if entry is not None and entry[0] is value:
+            return entry[1]
+        data = self._build(value).SerializeToString(deterministic=True)
+        if len(self._entries) >= self._limit:
+            self._entries.clear()
+        self._entries[id(value)] = (value, data)
+        return data
+
+
+_outcome_bytes = _ByIdentity(outcome_to_proto)
+_classification_bytes = _ByIdentity(
+    lambda c: recommendation_pb2.Recommendation(
+        npx_categories=[NPX_VALUES[n] for n in c.npx_categories],
+        topic=c.topic,
+        classification=classification_to_proto(c),
+    )
+)
+_policy_bytes = _ByIdentity(lambda ref: recommendation_pb2.Recommendation(policy=policy_ref_to_proto(ref)))
+
+
+_evidence_bytes = _ByIdentity(evidence_to_proto)
+
+
+def fill_recommendation(message: recommendation_pb2.Recommendation, r: Recommendation) -> None:
+    """Writes ``r`` into an empty Recommendation message (e.g. one from ``add()``)."""
+    message.MergeFromString(
+        _outcome_bytes(r.outcome) + _classification_bytes(r.classification) + _policy_bytes(r.policy)
+    )
+    message.item_id = r.item_id
+    message.board_recommendation = VOTE_VALUES[r.board_recommendation]
+
+
+def recommendation_to_proto(r: Recommendation) -> recommendation_pb2.Recommendation:
+    message = recommendation_pb2.Recommendation()
+    fill_recommendation(message, r)
+    return message
 
 
 def decision_to_proto(d: MeetingDecision, request_id: str = ""):
     from .v1 import recommendation_service_pb2
 
-    return recommendation_service_pb2.RecommendResponse(
+    response = recommendation_service_pb2.RecommendResponse(
         meeting_id=d.meeting.meeting_id,
         policy=policy_ref_to_proto(d.policy),
         as_of=d.as_of.isoformat(),
         engine_version=d.engine_version,
         taxonomy_hash=d.taxonomy_hash,
-        recommendations=[recommendation_to_proto(r) for r in d.recommendations],
-        evidence=[evidence_to_proto(e) for e in d.evidence],
         request_id=request_id,
     )
+    for record in d.evidence:
+        response.evidence.add().MergeFromString(_evidence_bytes(record))
+    add = response.recommendations.add
+    for r in d.recommendations:
+        fill_recommendation(add(), r)
+    return response
 
 
 def meeting_from_json(text: str, field: str = "meeting") -> meeting_pb2.Meeting:

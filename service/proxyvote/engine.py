@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import string
-from dataclasses import dataclass
 
 import cel
 
@@ -24,6 +23,7 @@ from .model import (
     EvidenceRecord,
     Meeting,
     MeetingDecision,
+    Outcome,
     Recommendation,
     RuleEvaluation,
 )
@@ -126,9 +126,11 @@ class _Scope:
         """What, besides the item, the policy's conditions can see here."""
         if self._memo_key is None:
             view = self.evidence
-            self._memo_key = tuple(
-                _freeze(self.variables[name]) if name != "evidence" else (view.covered, view.records)
-                for name in sorted(self._reads)
+            self._memo_key = _HashOnce(
+                tuple(
+                    _freeze(self.variables[name]) if name != "evidence" else (view.covered, view.records)
+                    for name in sorted(self._reads)
+                )
             )
         return self._memo_key
 
@@ -303,6 +305,24 @@ def _decide_item(item: BallotItem, c: Classification, policy: Policy, scope: _Sc
     return _recommendation(item, c, policy, outcome)
 
 
+class _HashOnce:
+    """A memo-key part whose (large) hash is computed once, not at every lookup."""
+
+    __slots__ = ("value", "_hash")
+
+    def __init__(self, value: tuple):
+        self.value = value
+        self._hash = hash(value)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other) -> bool:
+        return self is other or (
+            isinstance(other, _HashOnce) and self._hash == other._hash and self.value == other.value
+        )
+
+
 def _freeze(value):
     """A hashable copy of a CEL variable's value."""
     if isinstance(value, dict):
@@ -312,23 +332,9 @@ def _freeze(value):
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    """A decision without the item it is about."""
-
-    vote: str
-    rule_id: str
-    rationale: str
-    strength: str
-    trace: tuple[RuleEvaluation, ...]
-    cited: tuple[EvidenceRecord, ...]
-    against_management: bool
-    review_reason: str
-
-
 def _evaluate(
     item: BallotItem, c: Classification, policy: Policy, rules: tuple[Rule, ...], scope: _Scope
-) -> _Outcome:
+) -> Outcome:
     trace: list[RuleEvaluation] = []
     for rule in rules:
         results: list[ConditionResult] = []
@@ -382,13 +388,13 @@ def _evaluate(
     return _outcome(item, c, vote, "default", text, "", trace, ())
 
 
-def _outcome(item, c, vote, rule_id, rationale, strength, trace, cited) -> _Outcome:
+def _outcome(item, c, vote, rule_id, rationale, strength, trace, cited) -> Outcome:
     reasons = []
     if vote == REFER:
         reasons.append(rationale)
     if not c.placed:
         reasons.append(UNPLACED_REASON)
-    return _Outcome(
+    return Outcome(
         vote=vote,
         rule_id=rule_id,
         rationale=rationale,
@@ -400,19 +406,5 @@ def _outcome(item, c, vote, rule_id, rationale, strength, trace, cited) -> _Outc
     )
 
 
-def _recommendation(item: BallotItem, c: Classification, policy: Policy, o: _Outcome) -> Recommendation:
-    return Recommendation(
-        item_id=item.item_id,
-        vote=o.vote,
-        board_recommendation=item.board_recommendation,
-        against_management=o.against_management,
-        needs_review=bool(o.review_reason),
-        review_reason=o.review_reason,
-        classification=c,
-        rule_id=o.rule_id,
-        rationale=o.rationale,
-        strength=o.strength,
-        trace=o.trace,
-        cited_evidence_ids=tuple(r.evidence_id for r in o.cited),
-        policy=policy.ref,
-    )
+def _recommendation(item: BallotItem, c: Classification, policy: Policy, o: Outcome) -> Recommendation:
+    return Recommendation(item.item_id, item.board_recommendation, c, o, policy.ref)

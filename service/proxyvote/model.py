@@ -156,23 +156,51 @@ class PolicyRef:
     content_hash: str
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a policy decides an item, apart from which item it is.
+
+    One outcome is shared by every item with the same inputs (see engine), so
+    what depends on it (its rendering, its protobuf form) is computed once.
+    """
+
+    vote: str
+    rule_id: str
+    rationale: str
+    strength: str  # "strong", "standard" or "" (the rule has no strength)
+    trace: tuple[RuleEvaluation, ...]
+    cited: tuple[EvidenceRecord, ...]  # oldest first
+    against_management: bool
+    review_reason: str  # empty unless a human must look
+
+    @property
+    def needs_review(self) -> bool:
+        return bool(self.review_reason)
+
+    @property
+    def cited_evidence_ids(self) -> tuple[str, ...]:
+        return tuple(r.evidence_id for r in self.cited)
+
+
 # Not frozen: a frozen dataclass costs a microsecond more to build, and
 # decisions are built by the hundred million in a backtest. Treat as immutable.
 @dataclass(slots=True)
 class Recommendation:
     item_id: str
-    vote: str
     board_recommendation: str
-    against_management: bool
-    needs_review: bool
-    review_reason: str
     classification: Classification
-    rule_id: str
-    rationale: str
-    strength: str
-    trace: tuple[RuleEvaluation, ...]
-    cited_evidence_ids: tuple[str, ...]
+    outcome: Outcome
     policy: PolicyRef
+
+    vote = property(lambda self: self.outcome.vote)
+    rule_id = property(lambda self: self.outcome.rule_id)
+    rationale = property(lambda self: self.outcome.rationale)
+    strength = property(lambda self: self.outcome.strength)
+    trace = property(lambda self: self.outcome.trace)
+    against_management = property(lambda self: self.outcome.against_management)
+    needs_review = property(lambda self: self.outcome.needs_review)
+    review_reason = property(lambda self: self.outcome.review_reason)
+    cited_evidence_ids = property(lambda self: self.outcome.cited_evidence_ids)
 
 
 @dataclass(frozen=True, slots=True)
