@@ -109,6 +109,22 @@ def parse_as_of(text: str, field: str = "as_of") -> dt.date | None:
 
 def meeting_from_proto(msg: meeting_pb2.Meeting, field: str = "meeting") -> Meeting:
     """The domain meeting, or InvalidArgument naming every bad field."""
+    meeting, violations = _meeting_from_bytes(msg.SerializeToString(deterministic=True), field)
+    if violations:
+        raise InvalidArgument(list(violations))
+    return meeting
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _meeting_from_bytes(data: bytes, field: str) -> tuple[Meeting | None, tuple[FieldViolation, ...]]:
+    """Cached by the meeting's bytes: a season applies many policies to each meeting."""
+    try:
+        return _convert_meeting(meeting_pb2.Meeting.FromString(data), field), ()
+    except InvalidArgument as exc:
+        return None, tuple(exc.violations)
+
+
+def _convert_meeting(msg: meeting_pb2.Meeting, field: str) -> Meeting:
     v = _Violations()
     _check_text(v, f"{field}.meeting_id", msg.meeting_id, MAX_ID, required=True)
     if not msg.HasField("issuer"):
@@ -196,19 +212,28 @@ def _item_from_bytes(data: bytes) -> tuple[BallotItem | None, tuple[tuple[str, s
 
 
 def evidence_from_proto(records, field: str = "evidence") -> tuple[EvidenceRecord, ...]:
-    v = _Violations()
     if len(records) > MAX_EVIDENCE:
-        v.add(field, f"holds more than {MAX_EVIDENCE} records")
-        v.raise_if_any()
+        raise InvalidArgument([FieldViolation(field, f"holds more than {MAX_EVIDENCE} records")])
+    key = tuple(r.SerializeToString(deterministic=True) for r in records)
+    converted, violations = _evidence_from_bytes(key, field)
+    if violations:
+        raise InvalidArgument(list(violations))
+    return converted
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _evidence_from_bytes(
+    key: tuple[bytes, ...], field: str
+) -> tuple[tuple[EvidenceRecord, ...], tuple[FieldViolation, ...]]:
+    v = _Violations()
     out = []
-    for i, message in enumerate(records):
-        record, problems = _record_from_bytes(message.SerializeToString(deterministic=True))
+    for i, data in enumerate(key):
+        record, problems = _record_from_bytes(data)
         for where, description in problems:
             v.add(f"{field}[{i}].{where}", description)
         if record is not None:
             out.append(record)
-    v.raise_if_any()
-    return tuple(out)
+    return tuple(out), tuple(v.items)
 
 
 @functools.lru_cache(maxsize=1 << 16)

@@ -46,7 +46,7 @@ def decide_meeting(
         _decide_item(item, classification, policy, scope)
         for item, classification in zip(meeting.items, classifications, strict=True)
     )
-    cited_ids = {i for r in recommendations for i in r.cited_evidence_ids}
+    cited_ids = {e.evidence_id for r in recommendations for e in r.outcome.cited}
     return MeetingDecision(
         meeting=meeting,
         policy=policy.ref,
