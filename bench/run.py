@@ -466,9 +466,9 @@ def main(argv=None) -> int:
         help="server thread-pool size, both servers (default: create_server's, 2*nproc+2)",
     )
     p.add_argument("--inflight", type=int, default=16, help="client calls in flight")
-    p.add_argument("--real-calls", type=int, default=400, help="calls per repetition, real servers")
+    p.add_argument("--real-calls", type=int, default=4000, help="calls per repetition, real servers")
     p.add_argument("--echo-calls", type=int, default=6000, help="calls per repetition, echo servers")
-    p.add_argument("--repeats", type=int, default=3, help="RPC repetitions (median reported)")
+    p.add_argument("--repeats", type=int, default=5, help="RPC repetitions (median reported)")
     p.add_argument("--engine-repeats", type=int, default=5, help="engine repetitions (median reported)")
     p.add_argument("--engine-passes", type=int, default=4, help="workload passes per engine repetition")
     p.add_argument("--hand-passes", type=int, default=100, help="workload passes per hand-written repetition")

@@ -387,11 +387,24 @@ _policy_bytes = _ByIdentity(lambda ref: recommendation_pb2.Recommendation(policy
 _evidence_bytes = _ByIdentity(evidence_to_proto)
 
 
+_parts: dict[tuple[int, int, int], tuple[object, object, object, bytes]] = {}
+
+
 def fill_recommendation(message: recommendation_pb2.Recommendation, r: Recommendation) -> None:
     """Writes ``r`` into an empty Recommendation message (e.g. one from ``add()``)."""
-    message.MergeFromString(
-        _outcome_bytes(r.outcome) + _classification_bytes(r.classification) + _policy_bytes(r.policy)
-    )
+    key = (id(r.outcome), id(r.classification), id(r.policy))
+    entry = _parts.get(key)
+    if (
+        entry is None
+        or entry[0] is not r.outcome
+        or entry[1] is not r.classification
+        or entry[2] is not r.policy
+    ):
+        data = _outcome_bytes(r.outcome) + _classification_bytes(r.classification) + _policy_bytes(r.policy)
+        if len(_parts) >= 100_000:
+            _parts.clear()
+        entry = _parts[key] = (r.outcome, r.classification, r.policy, data)
+    message.MergeFromString(entry[3])
     message.item_id = r.item_id
     message.board_recommendation = VOTE_VALUES[r.board_recommendation]
 
