@@ -183,3 +183,53 @@ def test_no_generated_request_raises_anything_but_a_domain_error(
     except ProxyvoteError:
         return
     assert len(response.recommendations) == len(items)
+
+
+@SETTINGS
+@given(items=valid_items())
+def test_cached_classification_equals_classifying_afresh(recommender, items):
+    from proxyvote import convert
+    from proxyvote.classify import classify
+
+    meeting = convert.meeting_from_proto(valid_meeting(items))
+    for item in meeting.items:
+        assert recommender.classify(item) == classify(item, recommender.taxonomy)
+
+
+@SETTINGS
+@given(
+    board=st.integers(min_value=-5, max_value=200),
+    kind=st.integers(min_value=-5, max_value=50),
+    npx=st.integers(min_value=-5, max_value=50),
+)
+def test_enum_numbers_this_build_does_not_know_are_invalid_arguments(recommender, board, kind, npx):
+    item = meeting_pb2.BallotItem(item_id="1", title="Elect Director Jane Roe")
+    item.board_recommendation = board
+    item.proponent.kind = kind
+    item.category.npx_category = npx
+    request = rs.RecommendRequest(meeting=valid_meeting([item]), policy="board-aligned")
+    try:
+        recommender.recommend(request, TODAY)
+    except ProxyvoteError:
+        return
+    assert board in enums_pb2.Vote.values() and kind in (1, 2) and npx in enums_pb2.NpxCategory.values()
+
+
+def test_a_long_meeting_of_repeated_wordings_decides_the_same_as_one_item_at_a_time(recommender):
+    items = [
+        meeting_pb2.BallotItem(
+            item_id=str(n),
+            title=["Elect Director A", "Report on Facial Recognition Risks", "Ratify Auditors"][n % 3],
+            proponent=meeting_pb2.Proponent(kind=[enums_pb2.MANAGEMENT, enums_pb2.SHAREHOLDER][n % 3 == 1]),
+            board_recommendation=[enums_pb2.FOR, enums_pb2.AGAINST][n % 3 == 1],
+        )
+        for n in range(300)
+    ]
+    whole = recommender.recommend(
+        rs.RecommendRequest(meeting=valid_meeting(items), policy="human-rights-esg"), TODAY
+    )
+    for item, rec in zip(items, whole.recommendations, strict=True):
+        alone = recommender.recommend(
+            rs.RecommendRequest(meeting=valid_meeting([item]), policy="human-rights-esg"), TODAY
+        ).recommendations[0]
+        assert alone == rec
