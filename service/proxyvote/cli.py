@@ -35,11 +35,17 @@ def _read(path: str) -> str:
         raise CliError(f"cannot read {path}: not UTF-8 text") from exc
 
 
+def _policy_dir(args) -> Path:
+    from .recommender import default_policy_dir
+
+    chosen = args.policy_dir or os.environ.get("PROXYVOTE_POLICY_DIR")
+    return Path(chosen) if chosen else default_policy_dir()
+
+
 def _recommender(args):
     from .recommender import Recommender
 
-    policy_dir = args.policy_dir or os.environ.get("PROXYVOTE_POLICY_DIR")
-    return Recommender.from_directory(Path(policy_dir) if policy_dir else None)
+    return Recommender.from_directory(_policy_dir(args))
 
 
 def _request(args):
@@ -201,12 +207,7 @@ def cmd_policy_test(args) -> int:
     recommender = _recommender(args)
     files = [Path(f) for f in args.files]
     if not files:
-        policy_dir = Path(args.policy_dir or os.environ.get("PROXYVOTE_POLICY_DIR") or "")
-        if not args.policy_dir and not os.environ.get("PROXYVOTE_POLICY_DIR"):
-            from .recommender import default_policy_dir
-
-            policy_dir = default_policy_dir()
-        files = sorted((policy_dir / "tests").glob("*.yaml"))
+        files = sorted((_policy_dir(args) / "tests").glob("*.yaml"))
     if not files:
         raise CliError("no policy test files found")
     try:

@@ -409,12 +409,6 @@ def fill_recommendation(message: recommendation_pb2.Recommendation, r: Recommend
     message.board_recommendation = VOTE_VALUES[r.board_recommendation]
 
 
-def recommendation_to_proto(r: Recommendation) -> recommendation_pb2.Recommendation:
-    message = recommendation_pb2.Recommendation()
-    fill_recommendation(message, r)
-    return message
-
-
 def decision_to_proto(d: MeetingDecision, request_id: str = ""):
     from .v1 import recommendation_service_pb2
 

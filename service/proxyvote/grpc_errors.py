@@ -13,7 +13,7 @@ import logging
 
 import grpc
 from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import error_details_pb2, status_pb2
 
 from .errors import InvalidArgument, NotFound, PolicyInvalid, ProxyvoteError
 
@@ -89,5 +89,3 @@ def unary(response_type):
 
     return wrap
 
-
-INTERNAL_CODE = code_pb2.INTERNAL

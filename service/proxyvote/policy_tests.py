@@ -65,10 +65,6 @@ class SuiteResult:
         return all(c.passed for c in self.cases) and not any(self.uncovered.values())
 
 
-def default_test_dir(recommender_dir: Path) -> Path:
-    return recommender_dir / "tests"
-
-
 def load_cases(path: Path) -> tuple[str, list[dict]]:
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(doc, dict) or "policy" not in doc or not isinstance(doc.get("cases"), list):
