@@ -69,3 +69,28 @@ class PolicyInvalid(ProxyvoteError):
     def __init__(self, problems: list[PolicyProblem]):
         self.problems = list(problems)
         super().__init__("; ".join(str(p) for p in self.problems))
+
+    @classmethod
+    def single(cls, file: str, message: str) -> PolicyInvalid:
+        return cls([PolicyProblem(file, 0, 0, message)])
+
+
+class AlreadyExists(ProxyvoteError):
+    template = "{kind} already exists: {detail}"
+
+    def __init__(self, kind: str, name: str):
+        super().__init__(name, kind=kind)
+
+
+class Aborted(ProxyvoteError):
+    """A write lost a race or was based on a stale read; re-read and retry."""
+
+    template = "aborted: {detail}"
+
+
+class PermissionDenied(ProxyvoteError):
+    template = "permission denied: {detail}"
+
+
+class Unauthenticated(ProxyvoteError):
+    template = "unauthenticated: {detail}"

@@ -88,4 +88,3 @@ def unary(response_type):
         return handler
 
     return wrap
-

@@ -105,7 +105,11 @@ class PolicyLibrary:
             raise PolicyInvalid(problems)
         return cls.from_documents(documents)
 
-    def get(self, reference: str, field: str = "policy") -> Policy:
+    def all(self) -> list[Policy]:
+        return list(self._ordered)
+
+    def get(self, reference: str, field: str = "policy", tenant: str = "") -> Policy:
+        """A policy by reference; ``tenant`` is accepted for the store-backed catalog's sake."""
         policy_id, version = parse_reference(reference, field)
         versions = self._by_id.get(policy_id)
         if not versions:
@@ -121,15 +125,10 @@ class PolicyLibrary:
 
     def page(self, page_size: int, page_token: str) -> tuple[list[Policy], str]:
         """One page of every policy version, ordered by id then version (AIP-158)."""
-        if page_size < 0:
-            raise InvalidArgument([FieldViolation("page_size", "must not be negative")])
-        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        start = 0
-        if page_token:
-            start = _decode_token(page_token)
+        start, size = page_bounds(page_size, page_token)
         chunk = self._ordered[start : start + size]
         next_start = start + len(chunk)
-        token = _encode_token(next_start) if next_start < len(self._ordered) else ""
+        token = encode_offset(next_start) if next_start < len(self._ordered) else ""
         return chunk, token
 
     def check(self, text: str, filename: str, taxonomy: Taxonomy) -> Policy:
@@ -159,11 +158,20 @@ def _lineage(policy: Policy, library: PolicyLibrary) -> list[str]:
     return ids
 
 
-def _encode_token(offset: int) -> str:
+def page_bounds(page_size: int, page_token: str) -> tuple[int, int]:
+    """(offset, size) of an AIP-158 page request; InvalidArgument on a bad size or token."""
+    if page_size < 0:
+        raise InvalidArgument([FieldViolation("page_size", "must not be negative")])
+    return (decode_offset(page_token) if page_token else 0), min(
+        page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+    )
+
+
+def encode_offset(offset: int) -> str:
     return base64.urlsafe_b64encode(f"v1:{offset}".encode()).decode()
 
 
-def _decode_token(token: str) -> int:
+def decode_offset(token: str) -> int:
     try:
         prefix, _, offset = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
         if prefix == "v1" and offset.isdigit():

@@ -1,0 +1,287 @@
+"""Policies kept in the store: per tenant, versioned, immutable.
+
+The store-backed counterpart of ``PolicyLibrary``: the same ``get`` for the
+recommender, plus the lifecycle (create, update with a stale-version check,
+versions, diff). A version is compiled against the exact parent version it
+was stored with, so a decision replays under the policy it was made with.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound, PermissionDenied, PolicyInvalid
+from .policy import Policy, compile_policy, read_policy
+from .policy_library import PolicyLibrary, encode_offset, page_bounds, parse_reference
+from .store import SHARED, Store, StoredPolicy
+from .taxonomy import Taxonomy
+
+
+class BundledPolicyChanged(RuntimeError):
+    """A bundled policy file differs from the stored version of the same number."""
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    stored: StoredPolicy
+    policy: Policy
+    parent: str  # "id@version" or ""
+
+
+@dataclass(frozen=True, slots=True)
+class RuleChange:
+    rule_id: str
+    kind: str  # ADDED, REMOVED, CHANGED, MOVED
+    fields: tuple[str, ...]
+    before: str
+    after: str
+
+
+class PolicyCatalog:
+    def __init__(self, store: Store, taxonomy: Taxonomy):
+        self.store = store
+        self.taxonomy = taxonomy
+        self._compiled: dict[int, CatalogEntry] = {}
+        self._lock = threading.Lock()
+
+    # --- reading --------------------------------------------------------------
+
+    @staticmethod
+    def owners(tenant: str) -> tuple[str, ...]:
+        return (tenant, SHARED) if tenant != SHARED else (SHARED,)
+
+    def entry(self, tenant: str, reference: str, field: str = "policy") -> CatalogEntry:
+        policy_id, version = parse_reference(reference, field)
+        stored = self.store.policy_version(self.owners(tenant), policy_id, version)
+        if stored is None:
+            raise NotFound("policy" if version is None else "policy version", reference.strip())
+        return self._entry(stored)
+
+    def get(self, reference: str, field: str = "policy", tenant: str = SHARED) -> Policy:
+        return self.entry(tenant, reference, field).policy
+
+    def by_pk(self, pk: int) -> CatalogEntry:
+        cached = self._compiled.get(pk)
+        return cached if cached is not None else self._entry(self.store.policy_by_pk(pk))
+
+    def _entry(self, stored: StoredPolicy) -> CatalogEntry:
+        cached = self._compiled.get(stored.pk)
+        if cached is not None:
+            return cached
+        parent = self.by_pk(stored.parent_pk) if stored.parent_pk else None
+        document = read_policy(stored.source, stored.filename, self.taxonomy)
+        policy = compile_policy(document, parent.policy if parent else None)
+        if policy.content_hash != stored.content_hash:
+            raise PolicyInvalid.single(
+                stored.filename,
+                f"{stored.policy_id}@{stored.version} no longer compiles to its stored hash "
+                "(the taxonomy or the engine changed its meaning)",
+            )
+        parent_ref = f"{parent.policy.id}@{parent.policy.version}" if parent else ""
+        entry = CatalogEntry(stored, policy, parent_ref)
+        with self._lock:
+            self._compiled[stored.pk] = entry
+        return entry
+
+    def latest(self, tenant: str) -> list[CatalogEntry]:
+        latest: dict[str, StoredPolicy] = {}
+        for stored in self.store.policy_versions(self.owners(tenant)):
+            latest[stored.policy_id] = stored  # ordered by id, version
+        return [self._entry(s) for _, s in sorted(latest.items())]
+
+    def versions(self, tenant: str, reference: str) -> list[CatalogEntry]:
+        policy_id, _ = parse_reference(reference, "name")
+        stored = self.store.policy_versions(self.owners(tenant), policy_id)
+        if not stored:
+            raise NotFound("policy", policy_id)
+        return [self._entry(s) for s in stored]
+
+    @staticmethod
+    def page(entries: list, page_size: int, page_token: str) -> tuple[list, str]:
+        start, size = page_bounds(page_size, page_token)
+        chunk = entries[start : start + size]
+        end = start + len(chunk)
+        return chunk, encode_offset(end) if end < len(entries) else ""
+
+    # --- writing --------------------------------------------------------------
+
+    def check(self, tenant: str, source: str, filename: str) -> tuple[Policy, StoredPolicy | None]:
+        """Validates a document against what the tenant can see; returns it and its parent."""
+        document = read_policy(source, filename, self.taxonomy)
+        parent = None
+        if document.extends:
+            try:
+                parent = self.entry(tenant, document.extends, "extends")
+            except NotFound as exc:
+                raise PolicyInvalid(
+                    [document.source.problem(("extends",), f"extends unknown policy {document.extends!r}")]
+                ) from exc
+            lineage, walk = [], parent
+            while walk is not None:
+                lineage.append(walk.policy.id)
+                walk = self.by_pk(walk.stored.parent_pk) if walk.stored.parent_pk else None
+            if document.id in lineage:
+                raise PolicyInvalid(
+                    [document.source.problem(("extends",), f"extends forms a cycle through {document.id!r}")]
+                )
+        policy = compile_policy(document, parent.policy if parent else None)
+        return policy, parent.stored if parent else None
+
+    def create(self, tenant: str, source: str, filename: str) -> CatalogEntry:
+        policy, parent = self.check(tenant, source, filename)
+        if policy.version != 1:
+            raise InvalidArgument(
+                [FieldViolation("source", f"a new policy starts at version 1, not {policy.version}")]
+            )
+        if self.store.policy_version(self.owners(tenant), policy.id) is not None:
+            raise AlreadyExists("policy", policy.id)
+        stored = self.store.add_policy_version(
+            tenant, policy.id, 1, policy.content_hash, source, filename, parent.pk if parent else None
+        )
+        return self._entry(stored)
+
+    def update(
+        self, tenant: str, reference: str, expected_version: int, source: str, filename: str
+    ) -> CatalogEntry:
+        policy_id, _ = parse_reference(reference, "name")
+        current = self.store.policy_version(self.owners(tenant), policy_id)
+        if current is None:
+            raise NotFound("policy", policy_id)
+        if current.owner != tenant:
+            raise PermissionDenied(f"{policy_id} is a bundled policy: extend it in a policy of your own")
+        policy, parent = self.check(tenant, source, filename)
+        if policy.id != policy_id:
+            raise InvalidArgument(
+                [FieldViolation("source", f"the document is {policy.id!r}, not {policy_id!r}")]
+            )
+        if policy.version != expected_version + 1:
+            raise InvalidArgument(
+                [FieldViolation("source", f"version must be {expected_version + 1} (expected_version + 1)")]
+            )
+        stored = self.store.add_policy_version(
+            tenant,
+            policy_id,
+            policy.version,
+            policy.content_hash,
+            source,
+            filename,
+            parent.pk if parent else None,
+        )
+        return self._entry(stored)
+
+    def seed_bundled(self, directory: Path) -> list[str]:
+        """Stores the bundled policies missing from the store; returns what it added."""
+        library = PolicyLibrary.from_directory(directory, self.taxonomy)  # validates them all
+        added: list[str] = []
+        pending = list(library.all())
+        while pending:
+            progress = False
+            for policy in list(pending):
+                parent_pk = None
+                if policy.extends:
+                    parent = self.store.policy_version((SHARED,), policy.extends)
+                    if parent is None or parent.content_hash != library.get(policy.extends).content_hash:
+                        continue  # the parent goes first
+                    parent_pk = parent.pk
+                existing = self.store.policy_version((SHARED,), policy.id, policy.version)
+                if existing is None:
+                    self.store.add_policy_version(
+                        SHARED,
+                        policy.id,
+                        policy.version,
+                        policy.content_hash,
+                        policy.source,
+                        Path(policy.filename).name,
+                        parent_pk,
+                    )
+                    added.append(f"{policy.id}@{policy.version}")
+                elif existing.content_hash != policy.content_hash:
+                    raise BundledPolicyChanged(
+                        f"bundled policy {policy.id}@{policy.version} differs from the stored version; "
+                        "give the changed file a new version number"
+                    )
+                pending.remove(policy)
+                progress = True
+            if not progress:
+                raise BundledPolicyChanged(
+                    "bundled policies' parents could not be stored: "
+                    + ", ".join(f"{p.id}@{p.version}" for p in pending)
+                )
+        return added
+
+    # --- diff -----------------------------------------------------------------
+
+    def diff(
+        self, tenant: str, base: str, target: str
+    ) -> tuple[CatalogEntry, CatalogEntry, list[RuleChange]]:
+        a, b = self.entry(tenant, base, "base"), self.entry(tenant, target, "target")
+        return a, b, diff_policies(a.policy, b.policy)
+
+
+def _rule_view(rule) -> dict:
+    return {
+        "policy": rule.policy_id,
+        "when": {
+            "categories": sorted(rule.categories),
+            "topics": sorted(rule.topics),
+            "proponent": rule.proponent,
+            "request_kinds": sorted(rule.request_kinds),
+            "flags": sorted(rule.flags),
+            "not_flags": sorted(rule.not_flags),
+            "placed": rule.placed,
+        },
+        "if": next((c.source for c in rule.conditions if c.role == "if"), ""),
+        "unless": next((c.source for c in rule.conditions if c.role == "unless"), ""),
+        "vote": rule.vote,
+        "strength": rule.strong.source if rule.strong else "",
+        "why": rule.why.template,
+        "why_strong": rule.why_strong.template if rule.why_strong else "",
+    }
+
+
+def diff_policies(base: Policy, target: Policy) -> list[RuleChange]:
+    """Rule-by-rule differences of two compiled policies (effective rules, in order)."""
+    before = {r.id: (i, _rule_view(r)) for i, r in enumerate(base.rules)}
+    after = {r.id: (i, _rule_view(r)) for i, r in enumerate(target.rules)}
+    changes: list[RuleChange] = []
+    if (base.default_vote, base.default_why) != (target.default_vote, target.default_why):
+        changes.append(
+            RuleChange(
+                "default",
+                "CHANGED",
+                ("vote", "why"),
+                json.dumps({"vote": base.default_vote, "why": base.default_why}),
+                json.dumps({"vote": target.default_vote, "why": target.default_why}),
+            )
+        )
+    kept_before = [rid for rid in before if rid in after]
+    kept_after = [rid for rid in after if rid in before]
+    for rid, (_, view) in after.items():
+        if rid not in before:
+            changes.append(RuleChange(rid, "ADDED", (), "", json.dumps(view, sort_keys=True)))
+            continue
+        old = before[rid][1]
+        fields = tuple(k for k in view if view[k] != old[k])
+        if fields:
+            changes.append(
+                RuleChange(
+                    rid, "CHANGED", fields, json.dumps(old, sort_keys=True), json.dumps(view, sort_keys=True)
+                )
+            )
+        elif kept_before.index(rid) != kept_after.index(rid):
+            changes.append(
+                RuleChange(
+                    rid,
+                    "MOVED",
+                    ("order",),
+                    json.dumps(old, sort_keys=True),
+                    json.dumps(view, sort_keys=True),
+                )
+            )
+    for rid, (_, view) in before.items():
+        if rid not in after:
+            changes.append(RuleChange(rid, "REMOVED", (), json.dumps(view, sort_keys=True), ""))
+    return changes

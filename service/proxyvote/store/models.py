@@ -1,0 +1,136 @@
+"""Tables. Rows of policy versions, decisions and overrides are never updated."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    # sha256 of the key; the key itself is shown once and never stored.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PolicyVersion(Base):
+    """An immutable policy version. ``owner`` is a tenant id, or "" for bundled ones."""
+
+    __tablename__ = "policy_versions"
+    __table_args__ = (UniqueConstraint("owner", "policy_id", "version"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(40), index=True)
+    policy_id: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(Text)
+    filename: Mapped[str] = mapped_column(String(300))
+    parent_pk: Mapped[int | None] = mapped_column(ForeignKey("policy_versions.pk"), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MeetingRecord(Base):
+    """A meeting as a caller sent it, once per distinct content and owner."""
+
+    __tablename__ = "meetings"
+    __table_args__ = (UniqueConstraint("owner", "content_hash"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(40), index=True)
+    meeting_id: Mapped[str] = mapped_column(String(200), index=True)
+    issuer_name: Mapped[str] = mapped_column(String(4000))
+    ticker: Mapped[str] = mapped_column(String(40))
+    meeting_date: Mapped[dt.date] = mapped_column(Date)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    # The Meeting message, serialized deterministically.
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class BallotItemRecord(Base):
+    __tablename__ = "ballot_items"
+    __table_args__ = (UniqueConstraint("meeting_pk", "position"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    meeting_pk: Mapped[int] = mapped_column(ForeignKey("meetings.pk"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    item_id: Mapped[str] = mapped_column(String(200))
+    number: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(Text)
+    proponent_kind: Mapped[str] = mapped_column(String(20))
+    board_recommendation: Mapped[str] = mapped_column(String(20))
+
+
+class Decision(Base):
+    """One Recommend call, append-only, chained per owner by hash."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (UniqueConstraint("owner", "chain_seq"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    decision_id: Mapped[str] = mapped_column(String(40), unique=True)
+    owner: Mapped[str] = mapped_column(String(40), index=True)
+    chain_seq: Mapped[int] = mapped_column(Integer)
+    meeting_pk: Mapped[int] = mapped_column(ForeignKey("meetings.pk"), index=True)
+    policy_pk: Mapped[int] = mapped_column(ForeignKey("policy_versions.pk"), index=True)
+    policy_hash: Mapped[str] = mapped_column(String(64))
+    engine_version: Mapped[str] = mapped_column(String(100))
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    # The request as evaluated (as_of filled in), its evidence included.
+    request: Mapped[bytes] = mapped_column(LargeBinary)
+    # The RecommendResponse, serialized deterministically.
+    response: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class Override(Base):
+    """An analyst's change of one item's vote; points at the decision it overrides."""
+
+    __tablename__ = "overrides"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    override_id: Mapped[str] = mapped_column(String(40), unique=True)
+    owner: Mapped[str] = mapped_column(String(40), index=True)
+    decision_pk: Mapped[int] = mapped_column(ForeignKey("decisions.pk"), index=True)
+    item_id: Mapped[str] = mapped_column(String(200))
+    vote: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text)
+    analyst: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,170 @@
+"""Transport security for the server and the client, configured from the environment.
+
+Ballots and voting policies are confidential, so the service speaks TLS whenever it is reachable
+from another host. Certificates come from PEM files named in the environment (so that a secret
+store or a mounted volume can provide them), and a client CA turns on mutual TLS. Plaintext is
+allowed on loopback, for development and tests, and elsewhere only when asked for explicitly.
+
+Server (``ServerTransport``):
+  PROXYVOTE_TLS_CERT, PROXYVOTE_TLS_KEY  the server's certificate chain and key; both or neither
+  PROXYVOTE_TLS_CLIENT_CA                requires client certificates signed by this CA (mTLS)
+  PROXYVOTE_ALLOW_PLAINTEXT              1/true/yes: plaintext on a non-loopback address too
+
+Client (``ClientTransport``):
+  PROXYVOTE_TLS                          1/true/yes: TLS, verifying the server with the system roots
+  PROXYVOTE_TLS_CA                       TLS, verifying the server with this CA instead
+  PROXYVOTE_TLS_CLIENT_CERT, ..._KEY     the client's certificate and key, for mTLS; both or neither
+  PROXYVOTE_TLS_SERVER_NAME              the name to expect in the server's certificate
+Setting any of the client's TLS variables means TLS: a certificate is never ignored silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import grpc
+
+TRUE = frozenset({"1", "true", "yes"})
+FALSE = frozenset({"", "0", "false", "no"})
+
+
+class TransportConfigError(ValueError):
+    """The transport settings are incomplete, unreadable or unsafe; the message says which."""
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1 (bracketed or not); names are not resolved."""
+    host = host.strip().removeprefix("[").removesuffix("]").rstrip(".").lower()
+    if host == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+def host_of(addr: str) -> str:
+    """The host part of "host:port", "[v6]:port" or "host"."""
+    if addr.startswith("["):
+        host, bracket, rest = addr[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise TransportConfigError(f"bad address {addr!r}: expected [host]:port")
+        return host
+    host, colon, _ = addr.rpartition(":")
+    return host if colon else addr
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    value = environ.get(name, "").strip().lower()
+    if value in TRUE:
+        return True
+    if value in FALSE:
+        return False
+    raise TransportConfigError(f"{name}={environ[name]!r}: expected 1/true/yes or 0/false/no")
+
+
+def _pem(environ: Mapping[str, str], name: str) -> bytes | None:
+    path = environ.get(name)
+    if not path:
+        return None
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise TransportConfigError(f"cannot read {name} {path}: {exc.strerror or exc}") from exc
+    if b"-----BEGIN " not in data:
+        raise TransportConfigError(f"cannot use {name} {path}: not a PEM file")
+    return data
+
+
+def _pair(environ: Mapping[str, str], cert_name: str, key_name: str) -> tuple[bytes | None, bytes | None]:
+    """A certificate and its key: both or neither."""
+    for present, missing in ((cert_name, key_name), (key_name, cert_name)):
+        if environ.get(present) and not environ.get(missing):
+            raise TransportConfigError(f"{present} is set but {missing} is not")
+    return _pem(environ, cert_name), _pem(environ, key_name)
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerTransport:
+    cert: bytes | None = None
+    key: bytes | None = dataclasses.field(default=None, repr=False)
+    client_ca: bytes | None = None
+    allow_plaintext: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerTransport:
+        environ = os.environ if environ is None else environ
+        cert, key = _pair(environ, "PROXYVOTE_TLS_CERT", "PROXYVOTE_TLS_KEY")
+        if environ.get("PROXYVOTE_TLS_CLIENT_CA") and cert is None:
+            raise TransportConfigError(
+                "PROXYVOTE_TLS_CLIENT_CA is set but PROXYVOTE_TLS_CERT and PROXYVOTE_TLS_KEY are not"
+            )
+        return cls(
+            cert=cert,
+            key=key,
+            client_ca=_pem(environ, "PROXYVOTE_TLS_CLIENT_CA"),
+            allow_plaintext=_flag(environ, "PROXYVOTE_ALLOW_PLAINTEXT"),
+        )
+
+    @property
+    def mode(self) -> str:
+        """One of mTLS, TLS or plaintext, for the log."""
+        if self.cert is None:
+            return "plaintext"
+        return "mTLS" if self.client_ca else "TLS"
+
+    def bind(self, server: grpc.Server, addr: str) -> int:
+        """Binds ``addr`` (port 0 picks a free one) and returns the port."""
+        if self.cert is not None:
+            credentials = grpc.ssl_server_credentials(
+                [(self.key, self.cert)],
+                root_certificates=self.client_ca,
+                require_client_auth=bool(self.client_ca),
+            )
+            port = server.add_secure_port(addr, credentials)
+        elif self.allow_plaintext or is_loopback(host_of(addr)):
+            port = server.add_insecure_port(addr)
+        else:
+            raise TransportConfigError(
+                f"refusing plaintext on {addr}: set PROXYVOTE_TLS_CERT and PROXYVOTE_TLS_KEY, "
+                "or PROXYVOTE_ALLOW_PLAINTEXT=1"
+            )
+        if port == 0:
+            raise OSError(f"could not bind {addr}")
+        return port
+
+
+@dataclasses.dataclass(frozen=True)
+class ClientTransport:
+    tls: bool = False
+    ca: bytes | None = None
+    client_cert: bytes | None = None
+    client_key: bytes | None = dataclasses.field(default=None, repr=False)
+    server_name: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ClientTransport:
+        environ = os.environ if environ is None else environ
+        cert, key = _pair(environ, "PROXYVOTE_TLS_CLIENT_CERT", "PROXYVOTE_TLS_CLIENT_KEY")
+        ca = _pem(environ, "PROXYVOTE_TLS_CA")
+        server_name = environ.get("PROXYVOTE_TLS_SERVER_NAME") or None
+        tls = _flag(environ, "PROXYVOTE_TLS") or any((ca, cert, server_name))
+        return cls(tls=tls, ca=ca, client_cert=cert, client_key=key, server_name=server_name)
+
+    def channel(self, address: str, options: list[tuple[str, object]] | None = None) -> grpc.Channel:
+        options = list(options or ())
+        if not self.tls:
+            return grpc.insecure_channel(address, options=options)
+        if self.server_name:
+            options.append(("grpc.ssl_target_name_override", self.server_name))
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=self.ca, private_key=self.client_key, certificate_chain=self.client_cert
+        )
+        return grpc.secure_channel(address, credentials, options=options)
