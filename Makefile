@@ -35,7 +35,9 @@ $(STUBS_STAMP): $(VENV)/.installed $(PROTOS)
 protos: $(STUBS_STAMP)
 
 run: $(STUBS_STAMP)
-	@echo "proxyvote serving on $(PROXYVOTE_ADDR). Try, in another shell:"
+	$(VENV)/bin/proxyvote db upgrade
+	@echo "proxyvote serving on $(PROXYVOTE_ADDR) (database: $${DATABASE_URL:-SQLite under ./var/}). In another shell:"
+	@echo "  export PROXYVOTE_API_KEY=\$$($(VENV)/bin/proxyvote tenant create \$$USER | sed -n 's/^API key, shown once: //p')"
 	@echo "  $(VENV)/bin/proxyvote recommend --server $(PROXYVOTE_ADDR) --policy human-rights-esg --meeting examples/meetings/amazon-2020-agm.json"
 	$(VENV)/bin/proxyvote serve
 

@@ -220,7 +220,7 @@ def timed_passes(fn, passes: int) -> float:
 
 def bench_engine(args) -> dict:
     recommender = Recommender.from_directory()
-    policy = recommender.library.get(workload.POLICY)
+    policy = recommender.policies.get(workload.POLICY)
     taxonomy = recommender.taxonomy
     rule_ids = tuple(r.id for r in policy.rules)
     if rule_ids != handwritten.RULE_ORDER:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -25,3 +27,80 @@ def evidence_messages():
 @pytest.fixture(scope="session")
 def recommender() -> Recommender:
     return Recommender.from_directory()
+
+
+# --- Databases: SQLite always, PostgreSQL when reachable (required under CI) ---
+
+PG_URL = os.environ.get("PROXYVOTE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_or_skip() -> str:
+    """A fresh, empty PostgreSQL database for this test session."""
+    import sqlalchemy
+
+    admin = sqlalchemy.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            name = f"proxyvote_test_{uuid.uuid4().hex[:12]}"
+            connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    except sqlalchemy.exc.OperationalError as exc:
+        admin.dispose()
+        reason = f"PostgreSQL not reachable at {PG_URL}: {str(exc).splitlines()[0]}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must test PostgreSQL for real; {reason}")
+        pytest.skip(reason)
+    admin.dispose()
+    return PG_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _drop_postgres(url: str) -> None:
+    import sqlalchemy
+
+    admin = sqlalchemy.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """An empty, migrated database of each kind."""
+    from proxyvote.store import upgrade
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'proxyvote.db'}"
+        upgrade(url)
+        yield url
+        return
+    url = _postgres_or_skip()
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        _drop_postgres(url)
+
+
+@pytest.fixture
+def app(database_url):
+    from proxyvote.app import build_app
+
+    built = build_app(database_url)
+    yield built
+    built.close()
+
+
+def bearer(key: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {key}"),)
+
+
+@pytest.fixture
+def sqlite_app(tmp_path):
+    """A service on a fresh SQLite database, for tests that are not about the database."""
+    from proxyvote.app import build_app
+    from proxyvote.store import upgrade
+
+    url = f"sqlite:///{tmp_path / 'proxyvote.db'}"
+    upgrade(url)
+    built = build_app(url)
+    yield built
+    built.close()

@@ -48,16 +48,28 @@ def wait_serving(address: str, deadline: float) -> float:
     raise AssertionError(f"server at {address} not SERVING within {deadline} s")
 
 
+def migrated_env(directory) -> dict:
+    """The environment of a server on a fresh SQLite database, with one tenant's key."""
+    env = dict(os.environ, DATABASE_URL=f"sqlite:///{directory / 'proxyvote.db'}")
+    subprocess.run(PROXYVOTE + ["db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
+    created = subprocess.run(
+        PROXYVOTE + ["tenant", "create", "e2e"], env=env, cwd=ROOT, check=True, capture_output=True, text=True
+    )
+    env["PROXYVOTE_API_KEY"] = created.stdout.split("API key, shown once: ")[1].strip()
+    return env
+
+
 @pytest.fixture(scope="module")
-def served():
+def served(tmp_path_factory):
     address = f"127.0.0.1:{free_port()}"
-    env = dict(os.environ, PROXYVOTE_ADDR=address)
+    env = migrated_env(tmp_path_factory.mktemp("served"))
+    env["PROXYVOTE_ADDR"] = address
     process = subprocess.Popen(
         PROXYVOTE + ["serve"], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
         startup = wait_serving(address, deadline=10)
-        yield address, process, startup
+        yield address, process, startup, env
     finally:
         if process.poll() is None:
             process.kill()
@@ -68,6 +80,11 @@ def served():
 def channel(served):
     with grpc.insecure_channel(served[0]) as ch:
         yield ch
+
+
+@pytest.fixture
+def auth(served):
+    return (("authorization", f"Bearer {served[3]['PROXYVOTE_API_KEY']}"),)
 
 
 def test_health_is_serving_for_every_service(channel):
@@ -90,17 +107,19 @@ def test_reflection_lists_the_services(channel):
     } <= names
 
 
-def test_recommend_over_a_real_channel(channel):
+def test_recommend_over_a_real_channel(channel, auth):
     stub = rs_grpc.RecommendationServiceStub(channel)
     reply = stub.Recommend(
         rs.RecommendRequest(meeting=meeting_message(), policy="human-rights-esg", as_of="2020-05-20"),
         timeout=10,
+        metadata=auth,
     )
+    assert reply.decision_id.startswith("d_")
     votes = {r.item_id: r.vote for r in reply.recommendations}
     assert votes["6"] == votes["7"] == enums_pb2.FOR
 
 
-def test_stream_recommend_over_a_real_channel(channel):
+def test_stream_recommend_over_a_real_channel(channel, auth):
     stub = rs_grpc.RecommendationServiceStub(channel)
     requests = [
         rs.StreamRecommendRequest(
@@ -110,17 +129,19 @@ def test_stream_recommend_over_a_real_channel(channel):
         )
         for name in ("amazon-2019-agm", "amazon-2020-agm", "amazon-2021-agm")
     ]
-    replies = list(stub.StreamRecommend(iter(requests), timeout=20))
+    replies = list(stub.StreamRecommend(iter(requests), timeout=20, metadata=auth))
     assert [r.request_id for r in replies] == ["amazon-2019-agm", "amazon-2020-agm", "amazon-2021-agm"]
     assert all(r.HasField("response") for r in replies)
 
 
-def test_invalid_argument_carries_field_violations(channel):
+def test_invalid_argument_carries_field_violations(channel, auth):
     meeting = meeting_message()
     meeting.items[3].item_id = meeting.items[2].item_id
     stub = rs_grpc.RecommendationServiceStub(channel)
     with pytest.raises(grpc.RpcError) as caught:
-        stub.Recommend(rs.RecommendRequest(meeting=meeting, policy="board-aligned"), timeout=10)
+        stub.Recommend(
+            rs.RecommendRequest(meeting=meeting, policy="board-aligned"), timeout=10, metadata=auth
+        )
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     status = rpc_status.from_call(caught.value)
     bad = error_details_pb2.BadRequest()
@@ -128,25 +149,43 @@ def test_invalid_argument_carries_field_violations(channel):
     assert [v.field for v in bad.field_violations] == ["meeting.items[3].item_id"]
 
 
-def test_unknown_policy_is_not_found(channel):
+def test_unknown_policy_is_not_found(channel, auth):
     stub = rs_grpc.RecommendationServiceStub(channel)
     with pytest.raises(grpc.RpcError) as caught:
-        stub.Recommend(rs.RecommendRequest(meeting=meeting_message(), policy="nope"), timeout=10)
+        stub.Recommend(
+            rs.RecommendRequest(meeting=meeting_message(), policy="nope"), timeout=10, metadata=auth
+        )
     assert caught.value.code() is grpc.StatusCode.NOT_FOUND
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(PROXYVOTE + list(args), cwd=ROOT, capture_output=True, text=True, timeout=60)
+def test_calls_without_a_valid_key_are_unauthenticated_but_health_is_open(channel):
+    stub = rs_grpc.RecommendationServiceStub(channel)
+    for metadata in ((), (("authorization", "Bearer pvk_wrong"),)):
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.Recommend(
+                rs.RecommendRequest(meeting=meeting_message(), policy="board-aligned"),
+                timeout=10,
+                metadata=metadata,
+            )
+        assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    with pytest.raises(grpc.RpcError) as caught:
+        list(stub.StreamRecommend(iter([]), timeout=10))
+    assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
+
+
+def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        PROXYVOTE + list(args), cwd=ROOT, capture_output=True, text=True, timeout=60, env=env
+    )
 
 
 def test_cli_gives_the_same_json_in_process_and_through_the_server(served):
     args = ["recommend", "--policy", "human-rights-esg", "--meeting", AMAZON_2020, "--format", "json"]
-    local, remote = (
-        cli(*args, "--as-of", "2020-05-20"),
-        cli(*args, "--as-of", "2020-05-20", "--server", served[0]),
-    )
+    local = cli(*args, "--as-of", "2020-05-20")
+    remote = cli(*args, "--as-of", "2020-05-20", "--server", served[0], env=served[3])
     assert local.returncode == remote.returncode == 0, local.stderr + remote.stderr
     assert local.stdout == remote.stdout
+    assert remote.stderr.startswith("stored as decision d_")
     document = json.loads(local.stdout)
     for r in document["recommendations"]:
         assert {
@@ -169,16 +208,28 @@ def test_cli_reports_bad_input_in_one_line(served, tmp_path):
         ["recommend", "--policy", "board-aligned", "--meeting", str(tmp_path / "missing.json")],
         ["recommend", "--policy", "nope", "--meeting", AMAZON_2020],
         ["recommend", "--policy", "nope", "--meeting", AMAZON_2020, "--server", served[0]],
+        [
+            "recommend",
+            "--policy",
+            "board-aligned",
+            "--meeting",
+            AMAZON_2020,
+            "--server",
+            served[0],
+            "--api-key",
+            "pvk_wrong",
+        ],
     ):
-        result = cli(*args)
+        result = cli(*args, env=served[3])
         assert result.returncode == 2, args
         assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
         assert "Traceback" not in result.stderr
 
 
-def test_server_is_serving_quickly_and_stops_gracefully_on_sigterm():
+def test_server_is_serving_quickly_and_stops_gracefully_on_sigterm(tmp_path):
     address = f"127.0.0.1:{free_port()}"
-    env = dict(os.environ, PROXYVOTE_ADDR=address)
+    env = migrated_env(tmp_path)
+    env["PROXYVOTE_ADDR"] = address
     process = subprocess.Popen(
         PROXYVOTE + ["serve"], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -197,6 +248,6 @@ def test_server_is_serving_quickly_and_stops_gracefully_on_sigterm():
 
 def test_cli_memo_is_the_same_in_process_and_through_the_server(served):
     args = ["memo", "--policy", "human-rights-esg", "--meeting", AMAZON_2020, "--as-of", "2020-05-20"]
-    local, remote = cli(*args), cli(*args, "--server", served[0])
+    local, remote = cli(*args), cli(*args, "--server", served[0], env=served[3])
     assert local.returncode == remote.returncode == 0, local.stderr + remote.stderr
     assert local.stdout == remote.stdout and local.stdout.startswith("# Voting memo: Amazon.com")

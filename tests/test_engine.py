@@ -74,7 +74,7 @@ def test_every_item_gets_exactly_one_decision_in_ballot_order(recommender):
         item(FR_STUDY, item_id="2"),
         item("Approve the transaction of other business", "MANAGEMENT", "FOR", item_id="3"),
     )
-    d = decide(recommender, recommender.library.get("human-rights-esg"), m)
+    d = decide(recommender, recommender.policies.get("human-rights-esg"), m)
     assert [r.item_id for r in d.recommendations] == ["1", "2", "3"]
 
 
@@ -115,7 +115,7 @@ def test_a_rule_cites_exactly_the_records_its_conditions_used(recommender):
 
 
 def test_child_rules_come_before_inherited_ones_and_redefinitions_replace_them(recommender):
-    parent = recommender.library.get("governance-baseline")
+    parent = recommender.policies.get("governance-baseline")
     child = policy_from(
         """
 id: child
@@ -140,7 +140,7 @@ rules:
 
 
 def test_with_board_follows_the_board_and_refers_when_there_is_none(recommender):
-    policy = recommender.library.get("board-aligned")
+    policy = recommender.policies.get("board-aligned")
     m = meeting(
         item("Ratify Deloitte & Touche LLP as Auditors", "MANAGEMENT", "FOR", item_id="a"),
         item("Report on Plastic Packaging", "SHAREHOLDER", "AGAINST", item_id="b"),
@@ -174,7 +174,7 @@ rules:
 def test_unplaced_items_are_other_and_need_review(recommender):
     r = decide(
         recommender,
-        recommender.library.get("human-rights-esg"),
+        recommender.policies.get("human-rights-esg"),
         meeting(item("Zyxw qwerty frobnicate", "MANAGEMENT", "FOR")),
     ).recommendations[0]
     assert r.classification.npx_categories == ("OTHER",)
@@ -183,14 +183,14 @@ def test_unplaced_items_are_other_and_need_review(recommender):
 
 
 def test_decisions_carry_the_policy_id_version_and_hash(recommender):
-    policy = recommender.library.get("human-rights-esg")
+    policy = recommender.policies.get("human-rights-esg")
     r = decide(recommender, policy, meeting(item(FR_STUDY))).recommendations[0]
     assert r.policy == policy.ref
     assert len(r.policy.content_hash) == 64
 
 
 def test_the_same_input_gives_the_same_decision(recommender):
-    policy = recommender.library.get("human-rights-esg")
+    policy = recommender.policies.get("human-rights-esg")
     records = [record("r1", "2023-09-01", ["facial_recognition"])]
     m = meeting(item(FR_STUDY))
     assert decide(recommender, policy, m, records) == decide(recommender, policy, m, records)
@@ -198,8 +198,8 @@ def test_the_same_input_gives_the_same_decision(recommender):
 
 @pytest.mark.parametrize("name", ["board-aligned", "governance-baseline", "human-rights-esg"])
 def test_bundled_policies_compile(recommender, name):
-    assert isinstance(recommender.library, PolicyLibrary)
-    assert recommender.library.get(name).rules
+    assert isinstance(recommender.policies, PolicyLibrary)
+    assert recommender.policies.get(name).rules
 
 
 def test_concurrent_decisions_equal_sequential_ones(recommender):

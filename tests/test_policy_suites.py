@@ -24,5 +24,5 @@ def test_policy_case(recommender, path, policy, case):
 
 def test_every_bundled_policy_has_tests_that_reach_each_of_its_rules(recommender):
     tested = {load_cases(path)[0] for path in FILES}
-    assert tested == {p.id for p in recommender.library.latest()}
+    assert tested == {p.id for p in recommender.policies.latest()}
     assert run_suite(recommender, FILES).uncovered == {policy: [] for policy in tested}

@@ -101,7 +101,7 @@ def test_anchors_and_aliases_are_refused(recommender):
 
 
 def test_extends_must_name_a_known_policy_and_must_not_cycle(recommender):
-    library = recommender.library
+    library = recommender.policies
     with pytest.raises(PolicyInvalid) as caught:
         library.check(
             VALID.replace("version: 1", "version: 1\nextends: nowhere"), "x.yaml", recommender.taxonomy
@@ -129,13 +129,13 @@ def test_policy_references_and_lookups(recommender):
     with pytest.raises(InvalidArgument):
         parse_reference("x@latest")
     with pytest.raises(NotFound):
-        recommender.library.get("no-such-policy")
+        recommender.policies.get("no-such-policy")
     with pytest.raises(NotFound):
-        recommender.library.get("human-rights-esg@99")
+        recommender.policies.get("human-rights-esg@99")
 
 
 def test_listing_pages_through_every_version_once(recommender):
-    library, seen, token = recommender.library, [], ""
+    library, seen, token = recommender.policies, [], ""
     while True:
         page, token = library.page(1, token)
         seen.extend(f"{p.id}@{p.version}" for p in page)

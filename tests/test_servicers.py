@@ -7,7 +7,8 @@ import grpc_testing
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 from proxyvote.memo import MemoRenderer
-from proxyvote.servicers import MemoServicer, PolicyServicer, RecommendationServicer
+from proxyvote.servicers import DecisionServicer, MemoServicer, PolicyServicer, RecommendationServicer
+from proxyvote.v1 import decision_service_pb2 as ds
 from proxyvote.v1 import (
     enums_pb2,
     memo_service_pb2,
@@ -17,27 +18,36 @@ from proxyvote.v1 import (
     recommendation_service_pb2 as rs,
 )
 
-from .conftest import TODAY, evidence_messages, meeting_message
+from .conftest import TODAY, bearer, evidence_messages, meeting_message
 
 RECOMMENDATION = rs.DESCRIPTOR.services_by_name["RecommendationService"]
 POLICY = policy_service_pb2.DESCRIPTOR.services_by_name["PolicyService"]
 MEMO = memo_service_pb2.DESCRIPTOR.services_by_name["MemoService"]
 
 
-@pytest.fixture(scope="module")
-def server(recommender):
-    return grpc_testing.server_from_dictionary(
+DECISION = ds.DESCRIPTOR.services_by_name["DecisionService"]
+
+
+@pytest.fixture
+def server(sqlite_app):
+    app = sqlite_app
+    _, key = app.store.create_tenant("servicer-tests")
+    testing = grpc_testing.server_from_dictionary(
         {
-            RECOMMENDATION: RecommendationServicer(recommender, lambda: TODAY),
-            POLICY: PolicyServicer(recommender),
-            MEMO: MemoServicer(recommender, MemoRenderer(), lambda: TODAY),
+            RECOMMENDATION: RecommendationServicer(app.log, app.auth, lambda: TODAY),
+            POLICY: PolicyServicer(app.catalog, app.auth),
+            MEMO: MemoServicer(app.recommender, MemoRenderer(), app.auth, lambda: TODAY),
+            DECISION: DecisionServicer(app.log, app.auth),
         },
         grpc_testing.strict_real_time(),
     )
+    testing.metadata = bearer(key)
+    return testing
 
 
-def unary(server, service, method, request):
-    rpc = server.invoke_unary_unary(service.methods_by_name[method], (), request, None)
+def unary(server, service, method, request, metadata=None):
+    metadata = server.metadata if metadata is None else metadata
+    rpc = server.invoke_unary_unary(service.methods_by_name[method], metadata, request, None)
     response, trailing, code, details = rpc.termination()
     return response, dict(trailing), code, details
 
@@ -122,7 +132,7 @@ def test_unknown_policy_or_version_is_not_found(server, policy):
 
 def test_stream_recommend_answers_each_request_and_survives_a_bad_one(server):
     method = RECOMMENDATION.methods_by_name["StreamRecommend"]
-    rpc = server.invoke_stream_stream(method, (), None)
+    rpc = server.invoke_stream_stream(method, server.metadata, None)
     bad = meeting_message()
     bad.ClearField("items")
     requests = [
@@ -167,6 +177,7 @@ def test_get_policy_by_name_and_version(server):
     policy = response.policy
     assert policy.extends == "governance-baseline" and "hr-technology-risk-assessment" in policy.rule_ids
     assert "independent-chair" in policy.rule_ids and policy.source.startswith("#")
+    assert policy.bundled and policy.parent == "governance-baseline@1" and policy.create_time
 
 
 def test_validate_policy_returns_every_problem_with_its_line(server):
@@ -197,3 +208,10 @@ def test_render_memo_returns_markdown(server):
     assert code is grpc.StatusCode.OK and response.content_type.startswith("text/markdown")
     text = response.content.decode()
     assert "human-rights-esg v1" in text and "## Votes against management" in text
+
+
+def test_every_call_needs_a_known_api_key(server):
+    request = rs.RecommendRequest(meeting=meeting_message(), policy="board-aligned")
+    for metadata in ((), bearer("pvk_not-a-key"), (("authorization", "Basic abc"),)):
+        _, _, code, _ = unary(server, RECOMMENDATION, "Recommend", request, metadata)
+        assert code is grpc.StatusCode.UNAUTHENTICATED

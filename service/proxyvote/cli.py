@@ -59,9 +59,22 @@ def _request(args):
 
 
 def _channel(address: str):
-    import grpc
+    from .transport import ClientTransport, TransportConfigError
 
-    return grpc.insecure_channel(address)
+    try:
+        return ClientTransport.from_env(os.environ).channel(address)
+    except TransportConfigError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _auth(args) -> tuple[tuple[str, str], ...]:
+    """Call metadata carrying the API key (--api-key or PROXYVOTE_API_KEY)."""
+    key = getattr(args, "api_key", None) or os.environ.get("PROXYVOTE_API_KEY", "")
+    if not key:
+        raise CliError(
+            "calling a server needs an API key: --api-key or PROXYVOTE_API_KEY (proxyvote tenant create)"
+        )
+    return (("authorization", f"Bearer {key}"),)
 
 
 def cmd_recommend(args) -> int:
@@ -73,9 +86,15 @@ def cmd_recommend(args) -> int:
         from .v1 import recommendation_service_pb2_grpc as rs_grpc
 
         with _channel(args.server) as channel:
-            response = rs_grpc.RecommendationServiceStub(channel).Recommend(request, timeout=60)
+            response = rs_grpc.RecommendationServiceStub(channel).Recommend(
+                request, timeout=60, metadata=_auth(args)
+            )
     else:
         response = _recommender(args).recommend(request, _today())
+    if response.decision_id:
+        # Not part of the decision: kept out of stdout so in-process and --server print the same.
+        print(f"stored as decision {response.decision_id}", file=sys.stderr)
+        response.ClearField("decision_id")
     print(to_json(response) if args.format == "json" else table(response))
     return 0
 
@@ -130,6 +149,7 @@ def _memo(args, request) -> bytes:
                     evidence=request.evidence,
                 ),
                 timeout=60,
+                metadata=_auth(args),
             )
         return response.content
     from .memo import MemoRenderer
@@ -158,9 +178,46 @@ def cmd_memo(args) -> int:
 
 def cmd_serve(args) -> int:
     from .server import serve
+    from .transport import TransportConfigError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    serve(args.addr, args.policy_dir)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        serve(args.addr, args.policy_dir)
+    except TransportConfigError as exc:
+        raise CliError(str(exc)) from exc
+    return 0
+
+
+def cmd_db(args) -> int:
+    from .app import database_url
+    from .store import current_revision, downgrade, head_revision, open_store, upgrade
+
+    url = args.database_url or database_url()
+    if args.db_command == "upgrade":
+        if url.startswith("sqlite"):
+            open_store(url).close()  # creates the folder of a SQLite file
+        upgrade(url, args.revision)
+    elif args.db_command == "downgrade":
+        downgrade(url, args.revision)
+    store = open_store(url)
+    try:
+        print(f"database at {current_revision(store.engine) or 'nothing'} (head {head_revision()})")
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_tenant_create(args) -> int:
+    from .app import build_app
+
+    app = build_app(args.database_url or None, _policy_dir(args))
+    try:
+        tenant_id, key = app.store.create_tenant(args.name)
+    finally:
+        app.close()
+    print(f"tenant {args.name} ({tenant_id})")
+    print(f"API key, shown once: {key}")
     return 0
 
 
@@ -172,13 +229,15 @@ def cmd_policy_list(args) -> int:
             stub = policy_service_pb2_grpc.PolicyServiceStub(channel)
             policies, token = [], ""
             while True:
-                page = stub.ListPolicies(policy_service_pb2.ListPoliciesRequest(page_token=token), timeout=30)
+                page = stub.ListPolicies(
+                    policy_service_pb2.ListPoliciesRequest(page_token=token), timeout=30, metadata=_auth(args)
+                )
                 policies.extend((p.id, p.version, p.content_hash, p.title, p.extends) for p in page.policies)
                 token = page.next_page_token
                 if not token:
                     break
     else:
-        library = _recommender(args).library
+        library = _recommender(args).policies
         policies = [(p.id, p.version, p.content_hash, p.title, p.extends) for p in library.page(1000, "")[0]]
     for pid, version, digest, title, extends in policies:
         parent = f"  extends {extends}" if extends else ""
@@ -191,7 +250,7 @@ def cmd_policy_validate(args) -> int:
     status = 0
     for path in args.files:
         try:
-            policy = recommender.library.check(_read(path), path, recommender.taxonomy)
+            policy = recommender.policies.check(_read(path), path, recommender.taxonomy)
         except PolicyInvalid as exc:
             status = 1
             for problem in exc.problems:
@@ -230,6 +289,7 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--as-of", help="YYYY-MM-DD; evidence published later is ignored (default: today)")
         sp.add_argument("--evidence", action="append", help="evidence JSON file; repeatable")
         sp.add_argument("--server", help="call the service at HOST:PORT instead of deciding in-process")
+        sp.add_argument("--api-key", help="with --server: the API key (default: PROXYVOTE_API_KEY)")
 
     sp = sub.add_parser("recommend", help="decide every item of a meeting")
     meeting_args(sp)
@@ -245,10 +305,31 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--addr", help="HOST:PORT (default: PROXYVOTE_ADDR or 127.0.0.1:50051)")
     sp.set_defaults(func=cmd_serve)
 
+    db = sub.add_parser("db", help="the database schema (Alembic migrations)")
+    dsub = db.add_subparsers(dest="db_command", required=True)
+    for name, default, text in (
+        ("upgrade", "head", "apply migrations up to REVISION (default: head)"),
+        ("downgrade", "base", "revert migrations down to REVISION (default: base, an empty database)"),
+        ("current", "", "show the database's revision"),
+    ):
+        sp = dsub.add_parser(name, help=text)
+        if default:
+            sp.add_argument("revision", nargs="?", default=default)
+        sp.add_argument("--database-url", help="default: DATABASE_URL or SQLite under ./var/")
+        sp.set_defaults(func=cmd_db)
+
+    tenant = sub.add_parser("tenant", help="tenants and their API keys")
+    tsub = tenant.add_subparsers(dest="tenant_command", required=True)
+    sp = tsub.add_parser("create", help="a new tenant; prints its API key once")
+    sp.add_argument("name")
+    sp.add_argument("--database-url", help="default: DATABASE_URL or SQLite under ./var/")
+    sp.set_defaults(func=cmd_tenant_create)
+
     policy = sub.add_parser("policy", help="list, validate and test policies")
     psub = policy.add_subparsers(dest="policy_command", required=True)
     sp = psub.add_parser("list", help="every policy version")
     sp.add_argument("--server", help="ask the service at HOST:PORT")
+    sp.add_argument("--api-key", help="with --server: the API key (default: PROXYVOTE_API_KEY)")
     sp.set_defaults(func=cmd_policy_list)
     sp = psub.add_parser("validate", help="check policy files; every problem with its line")
     sp.add_argument("files", nargs="+")

@@ -94,3 +94,9 @@ class PermissionDenied(ProxyvoteError):
 
 class Unauthenticated(ProxyvoteError):
     template = "unauthenticated: {detail}"
+
+
+class Unavailable(ProxyvoteError):
+    """A dependency (the database) cannot be reached; the call may be retried."""
+
+    template = "unavailable: {detail}"

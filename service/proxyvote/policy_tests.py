@@ -135,7 +135,7 @@ def run_suite(recommender: Recommender, files: list[Path]) -> SuiteResult:
             reached.setdefault(policy, set()).add(outcome.rule_id)
     uncovered = {}
     for policy_id, rules in reached.items():
-        policy = recommender.library.get(policy_id)
+        policy = recommender.policies.get(policy_id)
         own = [r.id for r in policy.rules if r.policy_id == policy.id]
         uncovered[policy_id] = [rule for rule in own if rule not in rules]
     return SuiteResult(cases, uncovered)

@@ -17,7 +17,8 @@ from .classify import classify
 from .engine import decide_meeting
 from .errors import FieldViolation, InvalidArgument
 from .evidence import evidence_as_of
-from .model import BallotItem, Classification, EvidenceRecord, MeetingDecision
+from .model import BallotItem, Classification, EvidenceRecord, Meeting, MeetingDecision
+from .policy import Policy
 from .policy_library import PolicyLibrary
 from .taxonomy import Taxonomy, parse_taxonomy
 
@@ -35,7 +36,9 @@ CLASSIFICATION_CACHE_SIZE = 1 << 16
 
 @dataclass(frozen=True)
 class Recommender:
-    library: PolicyLibrary
+    # A PolicyLibrary (files) or a PolicyCatalog (the store): both have
+    # get(reference, field, tenant).
+    policies: PolicyLibrary
     taxonomy: Taxonomy
 
     def __post_init__(self):
@@ -69,6 +72,7 @@ class Recommender:
         as_of_text: str,
         evidence: tuple[EvidenceRecord, ...],
         today: dt.date,
+        tenant: str = "",
     ) -> MeetingDecision:
         """Validates everything first, so a bad request fails whole, naming each field."""
         violations: list[FieldViolation] = []
@@ -85,15 +89,23 @@ class Recommender:
             violations.append(FieldViolation("policy", "is required: a policy id or id@version"))
         if violations:
             raise InvalidArgument(violations)
-        policy = self.library.get(policy_reference)
-        view = evidence_as_of(evidence, meeting.issuer, as_of or today)
+        policy = self.policies.get(policy_reference, "policy", tenant)
+        return self.decide_under(meeting, policy, as_of or today, evidence)
+
+    def decide_under(
+        self, meeting: Meeting, policy: Policy, as_of: dt.date, evidence: tuple[EvidenceRecord, ...]
+    ) -> MeetingDecision:
+        """The decision under an already resolved policy (a replay gives the stored version)."""
+        view = evidence_as_of(evidence, meeting.issuer, as_of)
         classifications = tuple(self.classify(item) for item in meeting.items)
         return decide_meeting(meeting, classifications, policy, view)
 
-    def recommend(self, request, today: dt.date):
-        """A RecommendRequest in, a RecommendResponse out."""
+    def decide_request(self, request, today: dt.date, tenant: str = "") -> MeetingDecision:
         if not request.HasField("meeting"):
             raise InvalidArgument([FieldViolation("meeting", "is required")])
         evidence = convert.evidence_from_proto(request.evidence)
-        decision = self.decide(request.meeting, request.policy, request.as_of, evidence, today)
-        return convert.decision_to_proto(decision, request.request_id)
+        return self.decide(request.meeting, request.policy, request.as_of, evidence, today, tenant)
+
+    def recommend(self, request, today: dt.date, tenant: str = ""):
+        """A RecommendRequest in, a RecommendResponse out."""
+        return convert.decision_to_proto(self.decide_request(request, today, tenant), request.request_id)

@@ -14,10 +14,14 @@ from google.protobuf.internal import api_implementation
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from .app import App, build_app
+from .auth import AuthInterceptor
 from .memo import MemoRenderer
-from .recommender import Recommender
-from .servicers import MemoServicer, PolicyServicer, RecommendationServicer, utc_today
+from .servicers import DecisionServicer, MemoServicer, PolicyServicer, RecommendationServicer, utc_today
+from .transport import ServerTransport
 from .v1 import (
+    decision_service_pb2,
+    decision_service_pb2_grpc,
     memo_service_pb2,
     memo_service_pb2_grpc,
     policy_service_pb2,
@@ -33,40 +37,46 @@ SERVICE_NAMES = (
     recommendation_service_pb2.DESCRIPTOR.services_by_name["RecommendationService"].full_name,
     policy_service_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name,
     memo_service_pb2.DESCRIPTOR.services_by_name["MemoService"].full_name,
+    decision_service_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name,
 )
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 
 
 def create_server(
-    addr: str = DEFAULT_ADDR,
-    recommender: Recommender | None = None,
+    addr: str,
+    app: App,
     max_workers: int | None = None,
     today=utc_today,
+    transport: ServerTransport | None = None,
 ) -> tuple[grpc.Server, int, health.HealthServicer]:
-    """A started-ready (not started) server bound to ``addr``; port 0 picks a free one."""
-    recommender = recommender or Recommender.from_directory()
+    """A server bound to ``addr``, not started; port 0 picks a free one.
+
+    ``transport`` defaults to plaintext, which binds only on loopback.
+    """
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers or 2 * (os.cpu_count() or 1) + 2),
+        interceptors=[AuthInterceptor(app.auth)],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ],
     )
     recommendation_service_pb2_grpc.add_RecommendationServiceServicer_to_server(
-        RecommendationServicer(recommender, today), server
+        RecommendationServicer(app.log, app.auth, today), server
     )
-    policy_service_pb2_grpc.add_PolicyServiceServicer_to_server(PolicyServicer(recommender), server)
+    policy_service_pb2_grpc.add_PolicyServiceServicer_to_server(PolicyServicer(app.catalog, app.auth), server)
+    decision_service_pb2_grpc.add_DecisionServiceServicer_to_server(
+        DecisionServicer(app.log, app.auth), server
+    )
     memo_service_pb2_grpc.add_MemoServiceServicer_to_server(
-        MemoServicer(recommender, MemoRenderer(), today), server
+        MemoServicer(app.recommender, MemoRenderer(), app.auth, today), server
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         SERVICE_NAMES + (health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(addr)
-    if port == 0:
-        raise OSError(f"could not bind {addr}")
+    port = (transport or ServerTransport()).bind(server, addr)
     return server, port, health_servicer
 
 
@@ -81,17 +91,20 @@ def serve(addr: str | None = None, policy_dir: str | None = None, grace: float =
     if api_implementation.Type() != "upb":
         log.warning("protobuf backend is %s, not upb: expect lower throughput", api_implementation.Type())
     addr = addr or os.environ.get("PROXYVOTE_ADDR", DEFAULT_ADDR)
+    transport = ServerTransport.from_env(os.environ)  # fail fast on a bad TLS setting
     policy_dir = policy_dir or os.environ.get("PROXYVOTE_POLICY_DIR")
-    recommender = Recommender.from_directory(Path(policy_dir) if policy_dir else None)
-    server, port, health_servicer = create_server(addr, recommender)
+    app = build_app(policy_dir=Path(policy_dir) if policy_dir else None)
+    server, port, health_servicer = create_server(addr, app, transport=transport)
     server.start()
     mark_serving(health_servicer)
     host = addr.rsplit(":", 1)[0]
     log.info(
-        "serving on %s:%d with policies %s",
+        "serving (%s) on %s:%d, database %s, policies %s",
+        transport.mode,
         host,
         port,
-        ", ".join(f"{p.id}@{p.version}" for p in recommender.library.latest()),
+        app.store.engine.url.render_as_string(hide_password=True),
+        ", ".join(f"{e.policy.id}@{e.policy.version}" for e in app.catalog.latest("")),
     )
     stop = threading.Event()
 
@@ -104,4 +117,5 @@ def serve(addr: str | None = None, policy_dir: str | None = None, grace: float =
     stop.wait()
     mark_serving(health_servicer, False)
     server.stop(grace).wait()
+    app.close()
     log.info("stopped")

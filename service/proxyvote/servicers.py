@@ -1,18 +1,27 @@
-"""gRPC servicers: convert, call the core through Recommender, convert back."""
+"""gRPC servicers: authenticate, convert, call the core and the store, convert back."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
 
-from . import convert
+from . import ENGINE_VERSION, convert
+from .auth import Authenticator
+from .decision_log import DecisionLog
 from .errors import FieldViolation, InvalidArgument, PolicyInvalid, ProxyvoteError
 from .grpc_errors import code_of, field_violations, unary
 from .memo import MemoRenderer
+from .policy_catalog import CatalogEntry, PolicyCatalog
 from .recommender import Recommender
+from .store import SHARED
 from .v1 import (
+    decision_service_pb2 as ds,
+)
+from .v1 import (
+    decision_service_pb2_grpc,
     memo_service_pb2,
     memo_service_pb2_grpc,
+    policy_pb2,
     policy_service_pb2,
     policy_service_pb2_grpc,
 )
@@ -28,20 +37,33 @@ def utc_today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
+def _time(value: dt.datetime | None) -> str:
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
 class RecommendationServicer(rs_grpc.RecommendationServiceServicer):
-    def __init__(self, recommender: Recommender, today: Clock = utc_today):
-        self._recommender = recommender
+    def __init__(self, log: DecisionLog, auth: Authenticator, today: Clock = utc_today):
+        self._log = log
+        self._auth = auth
         self._today = today
 
     @unary(rs.RecommendResponse)
     def Recommend(self, request, context):
-        return self._recommender.recommend(request, self._today())
+        return self._log.recommend(self._auth.tenant(context), request, self._today())
 
     def StreamRecommend(self, request_iterator, context):
+        try:
+            tenant = self._auth.tenant(context)
+        except ProxyvoteError as exc:
+            context.abort(code_of(exc), str(exc))
         for message in request_iterator:
             request = message.request
             try:
-                response = self._recommender.recommend(request, self._today())
+                response = self._log.recommend(tenant, request, self._today())
             except ProxyvoteError as exc:
                 yield rs.StreamRecommendResponse(
                     request_id=request.request_id,
@@ -57,49 +79,200 @@ class RecommendationServicer(rs_grpc.RecommendationServiceServicer):
             yield rs.StreamRecommendResponse(request_id=request.request_id, response=response)
 
 
+def policy_message(entry: CatalogEntry) -> policy_pb2.Policy:
+    message = convert.policy_to_proto(entry.policy)
+    message.parent = entry.parent
+    message.bundled = entry.stored.owner == SHARED
+    message.create_time = _time(entry.stored.created_at)
+    return message
+
+
 class PolicyServicer(policy_service_pb2_grpc.PolicyServiceServicer):
-    def __init__(self, recommender: Recommender):
-        self._recommender = recommender
+    def __init__(self, catalog: PolicyCatalog, auth: Authenticator):
+        self._catalog = catalog
+        self._auth = auth
 
     @unary(policy_service_pb2.ListPoliciesResponse)
     def ListPolicies(self, request, context):
-        policies, token = self._recommender.library.page(request.page_size, request.page_token)
+        entries = self._catalog.latest(self._auth.tenant(context))
+        page, token = self._catalog.page(entries, request.page_size, request.page_token)
         return policy_service_pb2.ListPoliciesResponse(
-            policies=[convert.policy_to_proto(p) for p in policies], next_page_token=token
+            policies=[policy_message(e) for e in page], next_page_token=token
         )
 
     @unary(policy_service_pb2.GetPolicyResponse)
     def GetPolicy(self, request, context):
-        policy = self._recommender.library.get(request.name, "name")
-        return policy_service_pb2.GetPolicyResponse(policy=convert.policy_to_proto(policy))
+        entry = self._catalog.entry(self._auth.tenant(context), request.name, "name")
+        return policy_service_pb2.GetPolicyResponse(policy=policy_message(entry))
 
     @unary(policy_service_pb2.ValidatePolicyResponse)
     def ValidatePolicy(self, request, context):
+        tenant = self._auth.tenant(context)
         if not request.source.strip():
             raise InvalidArgument([FieldViolation("source", "is required: a policy document")])
-        library, taxonomy = self._recommender.library, self._recommender.taxonomy
         try:
-            policy = library.check(request.source, request.filename or "<request>", taxonomy)
+            policy, _ = self._catalog.check(tenant, request.source, request.filename or "<request>")
         except PolicyInvalid as exc:
             return policy_service_pb2.ValidatePolicyResponse(
                 valid=False, problems=[convert.problem_to_proto(p) for p in exc.problems]
             )
         return policy_service_pb2.ValidatePolicyResponse(valid=True, content_hash=policy.content_hash)
 
+    @unary(policy_service_pb2.CreatePolicyResponse)
+    def CreatePolicy(self, request, context):
+        tenant = self._auth.tenant(context)
+        _require(request.source, "source", "a policy document")
+        entry = self._catalog.create(tenant, request.source, request.filename or "<request>")
+        return policy_service_pb2.CreatePolicyResponse(policy=policy_message(entry))
+
+    @unary(policy_service_pb2.UpdatePolicyResponse)
+    def UpdatePolicy(self, request, context):
+        tenant = self._auth.tenant(context)
+        _require(request.name, "name", "the policy to update")
+        _require(request.source, "source", "the new policy document")
+        if request.expected_version < 1:
+            raise InvalidArgument([FieldViolation("expected_version", "is required: the version you read")])
+        entry = self._catalog.update(
+            tenant, request.name, request.expected_version, request.source, request.filename or "<request>"
+        )
+        return policy_service_pb2.UpdatePolicyResponse(policy=policy_message(entry))
+
+    @unary(policy_service_pb2.ListPolicyVersionsResponse)
+    def ListPolicyVersions(self, request, context):
+        entries = self._catalog.versions(self._auth.tenant(context), request.name)
+        page, token = self._catalog.page(entries, request.page_size, request.page_token)
+        return policy_service_pb2.ListPolicyVersionsResponse(
+            policies=[policy_message(e) for e in page], next_page_token=token
+        )
+
+    @unary(policy_service_pb2.DiffPoliciesResponse)
+    def DiffPolicies(self, request, context):
+        base, target, changes = self._catalog.diff(self._auth.tenant(context), request.base, request.target)
+        kind = policy_service_pb2.RuleChange.Kind
+        return policy_service_pb2.DiffPoliciesResponse(
+            base=f"{base.policy.id}@{base.policy.version}",
+            target=f"{target.policy.id}@{target.policy.version}",
+            changes=[
+                policy_service_pb2.RuleChange(
+                    rule_id=c.rule_id,
+                    kind=kind.Value(f"KIND_{c.kind}"),
+                    fields=c.fields,
+                    before=c.before,
+                    after=c.after,
+                )
+                for c in changes
+            ],
+        )
+
+
+def _require(value: str, field: str, what: str) -> None:
+    if not value.strip():
+        raise InvalidArgument([FieldViolation(field, f"is required: {what}")])
+
+
+class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
+    def __init__(self, log: DecisionLog, auth: Authenticator):
+        self._log = log
+        self._auth = auth
+
+    @unary(ds.GetDecisionResponse)
+    def GetDecision(self, request, context):
+        tenant = self._auth.tenant(context)
+        _require(request.decision_id, "decision_id", "a decision id")
+        stored, overrides = self._log.get(tenant, request.decision_id)
+        entry = self._log.catalog.by_pk(stored.policy_pk)
+        return ds.GetDecisionResponse(
+            decision=ds.StoredDecision(
+                decision_id=stored.decision_id,
+                meeting_id=stored.meeting_id,
+                policy=convert.policy_ref_to_proto(entry.policy.ref),
+                engine_version=stored.engine_version,
+                as_of=stored.as_of.isoformat(),
+                create_time=_time(stored.created_at),
+                chain_seq=stored.chain_seq,
+                prev_hash=stored.prev_hash,
+                entry_hash=stored.entry_hash,
+                request=rs.RecommendRequest.FromString(stored.request),
+                response=rs.RecommendResponse.FromString(stored.response),
+                overrides=[override_message(o) for o in overrides],
+            )
+        )
+
+    @unary(ds.ReplayDecisionResponse)
+    def ReplayDecision(self, request, context):
+        tenant = self._auth.tenant(context)
+        _require(request.decision_id, "decision_id", "a decision id")
+        replay = self._log.replay(tenant, request.decision_id)
+        return ds.ReplayDecisionResponse(
+            decision_id=request.decision_id,
+            identical=replay.identical,
+            stored_engine_version=replay.stored_engine_version,
+            engine_version=ENGINE_VERSION,
+            differing_item_ids=replay.differing_item_ids,
+            replayed=replay.response,
+        )
+
+    @unary(ds.VerifyAuditLogResponse)
+    def VerifyAuditLog(self, request, context):
+        result = self._log.verify(self._auth.tenant(context))
+        return ds.VerifyAuditLogResponse(
+            ok=result.ok, checked=result.checked, first_bad_seq=result.first_bad_seq, reason=result.reason
+        )
+
+    @unary(ds.OverrideRecommendationResponse)
+    def OverrideRecommendation(self, request, context):
+        tenant = self._auth.tenant(context)
+        vote = convert.VOTE_NAMES.get(request.vote, "")
+        violations = []
+        for field, value in (
+            ("decision_id", request.decision_id),
+            ("item_id", request.item_id),
+            ("reason", request.reason),
+            ("analyst", request.analyst),
+        ):
+            if not value.strip():
+                violations.append(FieldViolation(field, "is required"))
+        if vote in ("", "NONE", "REFER"):
+            violations.append(FieldViolation("vote", "is required: a vote a shareholder can cast"))
+        if len(request.reason) > 10_000:
+            violations.append(FieldViolation("reason", "is longer than 10000 characters"))
+        if violations:
+            raise InvalidArgument(violations)
+        stored = self._log.override(
+            tenant, request.decision_id, request.item_id, vote, request.reason, request.analyst
+        )
+        return ds.OverrideRecommendationResponse(override=override_message(stored))
+
+
+def override_message(o) -> ds.Override:
+    return ds.Override(
+        override_id=o.override_id,
+        decision_id=o.decision_id,
+        item_id=o.item_id,
+        vote=convert.VOTE_VALUES[o.vote],
+        reason=o.reason,
+        analyst=o.analyst,
+        create_time=_time(o.created_at),
+    )
+
 
 class MemoServicer(memo_service_pb2_grpc.MemoServiceServicer):
-    def __init__(self, recommender: Recommender, renderer: MemoRenderer, today: Clock = utc_today):
+    def __init__(
+        self, recommender: Recommender, renderer: MemoRenderer, auth: Authenticator, today: Clock = utc_today
+    ):
         self._recommender = recommender
         self._renderer = renderer
+        self._auth = auth
         self._today = today
 
     @unary(memo_service_pb2.RenderMemoResponse)
     def RenderMemo(self, request, context):
+        tenant = self._auth.tenant(context)
         if not request.HasField("meeting"):
             raise InvalidArgument([FieldViolation("meeting", "is required")])
         evidence = convert.evidence_from_proto(request.evidence)
         decision = self._recommender.decide(
-            request.meeting, request.policy, request.as_of, evidence, self._today()
+            request.meeting, request.policy, request.as_of, evidence, self._today(), tenant
         )
         content, content_type = self._renderer.render(decision, request.format)
         return memo_service_pb2.RenderMemoResponse(content=content, content_type=content_type)

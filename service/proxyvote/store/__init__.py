@@ -13,7 +13,7 @@ from .repository import (
     StoredPolicy,
     open_store,
 )
-from .schema import downgrade, upgrade
+from .schema import current_revision, downgrade, head_revision, upgrade
 
 __all__ = [
     "DEFAULT_SQLITE_URL",
@@ -22,7 +22,9 @@ __all__ = [
     "StoredDecision",
     "StoredOverride",
     "StoredPolicy",
+    "current_revision",
     "downgrade",
+    "head_revision",
     "open_store",
     "upgrade",
 ]

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..audit_log import GENESIS, ChainEntry, Verification, entry_hash, verify
-from ..errors import Aborted, AlreadyExists, NotFound, ProxyvoteError
+from ..errors import Aborted, AlreadyExists, NotFound, Unavailable
 from .models import (
     ApiKey,
     BallotItemRecord,
@@ -36,10 +36,6 @@ DEFAULT_SQLITE_URL = "sqlite:///var/proxyvote.db"
 SHARED = ""
 KEY_PREFIX = "pvk_"
 _CHAIN_RETRIES = 50
-
-
-class StoreUnavailable(ProxyvoteError):
-    template = "the database is unavailable: {detail}"
 
 
 def _now() -> dt.datetime:
@@ -334,7 +330,7 @@ class Store:
             except OperationalError as exc:
                 if "locked" in str(exc):
                     continue
-                raise StoreUnavailable(str(exc).splitlines()[0]) from exc
+                raise Unavailable(str(exc).splitlines()[0]) from exc
         raise Aborted("the decision log is too busy; retry")
 
     def _meeting_pk(self, session: Session, owner: str, content_hash: str, meeting: dict) -> int:

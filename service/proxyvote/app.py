@@ -1,0 +1,57 @@
+"""Everything a running service holds, built once from its configuration."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .auth import Authenticator
+from .decision_log import DecisionLog
+from .errors import ProxyvoteError
+from .policy_catalog import PolicyCatalog
+from .recommender import Recommender, default_policy_dir
+from .store import DEFAULT_SQLITE_URL, Store, current_revision, head_revision, open_store
+from .taxonomy import parse_taxonomy
+
+
+class NotMigrated(ProxyvoteError):
+    template = "the database is not at the current schema ({detail}): run `proxyvote db upgrade`"
+
+
+def database_url() -> str:
+    return os.environ.get("DATABASE_URL") or DEFAULT_SQLITE_URL
+
+
+@dataclass(frozen=True)
+class App:
+    store: Store
+    catalog: PolicyCatalog
+    recommender: Recommender
+    log: DecisionLog
+    auth: Authenticator
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def build_app(url: str | None = None, policy_dir: Path | None = None) -> App:
+    """Opens the store (which must be migrated), stores missing bundled policies, wires the rest."""
+    store = open_store(url or database_url())
+    current, head = current_revision(store.engine), head_revision()
+    if current != head:
+        store.close()
+        raise NotMigrated(f"at {current or 'nothing'}, needs {head}")
+    directory = Path(policy_dir or default_policy_dir())
+    taxonomy_path = directory / "taxonomy.yaml"
+    taxonomy = parse_taxonomy(taxonomy_path.read_text(encoding="utf-8"), str(taxonomy_path))
+    catalog = PolicyCatalog(store, taxonomy)
+    catalog.seed_bundled(directory)
+    recommender = Recommender(catalog, taxonomy)
+    return App(
+        store,
+        catalog,
+        recommender,
+        DecisionLog(recommender, catalog, store),
+        Authenticator(store.tenant_for_key),
+    )

@@ -1,0 +1,106 @@
+"""Recommendations with a memory: every decision stored, replayable, overridable.
+
+Sits between the servicers and the store: a Recommend is decided through the
+Recommender, then stored with everything needed to reproduce it (the request
+with its as-of date filled in, the policy version, the engine version, the
+evidence it carried and the response bytes) in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from . import ENGINE_VERSION, convert
+from .errors import NotFound
+from .policy_catalog import PolicyCatalog
+from .recommender import Recommender
+from .store import Store, StoredDecision, StoredOverride
+from .v1 import recommendation_service_pb2 as rs
+
+
+@dataclass(frozen=True)
+class Replay:
+    identical: bool
+    stored_engine_version: str
+    differing_item_ids: tuple[str, ...]
+    response: rs.RecommendResponse
+
+
+class DecisionLog:
+    def __init__(self, recommender: Recommender, catalog: PolicyCatalog, store: Store):
+        self.recommender = recommender
+        self.catalog = catalog
+        self.store = store
+
+    def recommend(self, tenant: str, request: rs.RecommendRequest, today: dt.date) -> rs.RecommendResponse:
+        decision = self.recommender.decide_request(request, today, tenant)
+        response = convert.decision_to_proto(decision, request.request_id)
+        entry = self.catalog.entry(tenant, f"{decision.policy.id}@{decision.policy.version}")
+        stored_request = rs.RecommendRequest()
+        stored_request.CopyFrom(request)
+        stored_request.as_of = decision.as_of.isoformat()
+        meeting = decision.meeting
+        stored = self.store.append_decision(
+            tenant,
+            {
+                "meeting_id": meeting.meeting_id,
+                "issuer_name": meeting.issuer.name,
+                "ticker": meeting.issuer.ticker,
+                "meeting_date": meeting.meeting_date,
+                "body": request.meeting.SerializeToString(deterministic=True),
+                "items": [
+                    {
+                        "item_id": item.item_id,
+                        "number": item.number,
+                        "title": item.title,
+                        "proponent_kind": item.proponent_kind,
+                        "board_recommendation": item.board_recommendation,
+                    }
+                    for item in meeting.items
+                ],
+            },
+            entry.stored.pk,
+            entry.policy.content_hash,
+            ENGINE_VERSION,
+            decision.as_of,
+            stored_request.SerializeToString(deterministic=True),
+            response.SerializeToString(deterministic=True),
+        )
+        response.decision_id = stored.decision_id
+        return response
+
+    def get(self, tenant: str, decision_id: str) -> tuple[StoredDecision, list[StoredOverride]]:
+        return self.store.decision(tenant, decision_id), self.store.overrides(tenant, decision_id)
+
+    def replay(self, tenant: str, decision_id: str) -> Replay:
+        """Decides again from the stored inputs, under the stored policy version."""
+        stored = self.store.decision(tenant, decision_id)
+        request = rs.RecommendRequest.FromString(stored.request)
+        policy = self.catalog.by_pk(stored.policy_pk).policy
+        decision = self.recommender.decide_under(
+            convert.meeting_from_proto(request.meeting),
+            policy,
+            stored.as_of,
+            convert.evidence_from_proto(request.evidence),
+        )
+        response = convert.decision_to_proto(decision, request.request_id)
+        identical = response.SerializeToString(deterministic=True) == stored.response
+        differing: tuple[str, ...] = ()
+        if not identical:
+            before = rs.RecommendResponse.FromString(stored.response)
+            old = {r.item_id: r for r in before.recommendations}
+            differing = tuple(r.item_id for r in response.recommendations if old.get(r.item_id) != r)
+        return Replay(identical, stored.engine_version, differing, response)
+
+    def verify(self, tenant: str):
+        return self.store.verify_chain(tenant)
+
+    def override(
+        self, tenant: str, decision_id: str, item_id: str, vote: str, reason: str, analyst: str
+    ) -> StoredOverride:
+        stored = self.store.decision(tenant, decision_id)
+        items = {r.item_id for r in rs.RecommendResponse.FromString(stored.response).recommendations}
+        if item_id not in items:
+            raise NotFound("item", f"{item_id} in {decision_id}")
+        return self.store.add_override(tenant, decision_id, item_id, vote, reason, analyst)
