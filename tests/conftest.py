@@ -104,3 +104,41 @@ def sqlite_app(tmp_path):
     built = build_app(url)
     yield built
     built.close()
+
+
+def servicers_under_test(app):
+    """Every servicer of ``app`` behind grpc_testing (no interceptor: servicers authenticate too)."""
+    import grpc_testing
+    from proxyvote.memo import MemoRenderer
+    from proxyvote.servicers import DecisionServicer, MemoServicer, PolicyServicer, RecommendationServicer
+    from proxyvote.v1 import decision_service_pb2, memo_service_pb2, policy_service_pb2
+    from proxyvote.v1 import recommendation_service_pb2 as rs
+
+    return grpc_testing.server_from_dictionary(
+        {
+            rs.DESCRIPTOR.services_by_name["RecommendationService"]: RecommendationServicer(
+                app.log, app.auth, lambda: TODAY
+            ),
+            policy_service_pb2.DESCRIPTOR.services_by_name["PolicyService"]: PolicyServicer(
+                app.catalog, app.auth
+            ),
+            memo_service_pb2.DESCRIPTOR.services_by_name["MemoService"]: MemoServicer(
+                app.recommender, MemoRenderer(), app.auth, lambda: TODAY
+            ),
+            decision_service_pb2.DESCRIPTOR.services_by_name["DecisionService"]: DecisionServicer(
+                app.log, app.auth
+            ),
+        },
+        grpc_testing.strict_real_time(),
+    )
+
+
+def call(server, method: str, request, key: str):
+    """A unary call by "Service/Method": (response, code, details, trailing metadata)."""
+    from google.protobuf import descriptor_pool
+
+    service_name, method_name = method.split("/")
+    service = descriptor_pool.Default().FindServiceByName(f"proxyvote.v1.{service_name}")
+    rpc = server.invoke_unary_unary(service.methods_by_name[method_name], bearer(key), request, None)
+    response, trailing, code, details = rpc.termination()
+    return response, code, details, dict(trailing)

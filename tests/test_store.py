@@ -1,0 +1,268 @@
+"""The store on SQLite and PostgreSQL: migrations, policy lifecycle, audit log, overrides."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+import sqlalchemy
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from proxyvote.errors import Aborted, AlreadyExists, NotFound, PermissionDenied, PolicyInvalid
+from proxyvote.store import downgrade, upgrade
+from proxyvote.store.models import Base
+from proxyvote.v1 import decision_service_pb2 as ds
+from proxyvote.v1 import enums_pb2
+from proxyvote.v1 import policy_service_pb2 as ps
+from proxyvote.v1 import recommendation_service_pb2 as rs
+
+from .conftest import TODAY, call, evidence_messages, meeting_message, servicers_under_test
+
+CHILD_V1 = """\
+id: stewardship-house
+version: 1
+extends: governance-baseline
+title: House policy
+default: {vote: REFER}
+rules:
+  - id: chair
+    when: {topics: [independent_chair]}
+    vote: AGAINST
+    why: This house view keeps a combined chair and CEO.
+"""
+CHILD_V2 = CHILD_V1.replace("version: 1", "version: 2").replace("vote: AGAINST", "vote: ABSTAIN")
+
+
+def tables(url: str) -> set[str]:
+    engine = sqlalchemy.create_engine(url)
+    try:
+        return set(sqlalchemy.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_migrations_upgrade_from_empty_downgrade_and_upgrade_again(database_url):
+    assert {"tenants", "api_keys", "policy_versions", "meetings", "decisions", "overrides"} <= tables(
+        database_url
+    )
+    downgrade(database_url, "base")
+    assert tables(database_url) <= {"alembic_version"}
+    upgrade(database_url)
+    assert "decisions" in tables(database_url)
+
+
+def test_the_models_and_the_migrations_agree(database_url):
+    engine = sqlalchemy.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_bundled_policies_are_stored_at_first_start_and_not_twice(app):
+    bundled = {(e.policy.id, e.policy.version) for e in app.catalog.latest("")}
+    assert {("human-rights-esg", 1), ("governance-baseline", 1), ("board-aligned", 1)} <= bundled
+    assert app.catalog.seed_bundled(__import__("pathlib").Path("policies")) == []
+
+
+def test_policy_versions_are_immutable_and_a_stale_update_is_aborted(app):
+    tenant, _ = app.store.create_tenant("house")
+    first = app.catalog.create(tenant, CHILD_V1, "house.yaml")
+    assert (first.policy.version, first.parent) == (1, "governance-baseline@1")
+    second = app.catalog.update(tenant, "stewardship-house", 1, CHILD_V2, "house.yaml")
+    assert second.policy.version == 2
+    with pytest.raises(Aborted):
+        app.catalog.update(tenant, "stewardship-house", 1, CHILD_V2, "house.yaml")
+    versions = app.catalog.versions(tenant, "stewardship-house")
+    assert [e.policy.version for e in versions] == [1, 2]
+    assert versions[0].policy.content_hash == first.policy.content_hash  # v1 unchanged
+
+
+def test_an_invalid_policy_is_never_stored(app):
+    tenant, _ = app.store.create_tenant("careless")
+    with pytest.raises(PolicyInvalid):
+        app.catalog.create(tenant, CHILD_V1.replace("independent_chair", "no_such_topic"), "bad.yaml")
+    with pytest.raises(NotFound):
+        app.catalog.versions(tenant, "stewardship-house")
+
+
+def test_bundled_policies_are_readable_by_all_and_writable_by_none(app):
+    tenant, _ = app.store.create_tenant("reader")
+    assert app.catalog.entry(tenant, "human-rights-esg").policy.id == "human-rights-esg"
+    source = (app.catalog.entry(tenant, "board-aligned").stored.source).replace("version: 1", "version: 2")
+    with pytest.raises(PermissionDenied):
+        app.catalog.update(tenant, "board-aligned", 1, source, "x.yaml")
+    with pytest.raises(AlreadyExists):
+        app.catalog.create(tenant, source.replace("version: 2", "version: 1"), "x.yaml")
+
+
+def test_diff_reports_what_changed_rule_by_rule(app):
+    tenant, _ = app.store.create_tenant("differ")
+    app.catalog.create(tenant, CHILD_V1, "house.yaml")
+    app.catalog.update(tenant, "stewardship-house", 1, CHILD_V2, "house.yaml")
+    _, _, changes = app.catalog.diff(tenant, "stewardship-house@1", "stewardship-house@2")
+    assert [(c.rule_id, c.kind, c.fields) for c in changes] == [("chair", "CHANGED", ("vote",))]
+    _, _, changes = app.catalog.diff(tenant, "governance-baseline@1", "stewardship-house@1")
+    kinds = {(c.rule_id, c.kind) for c in changes}
+    assert ("chair", "ADDED") in kinds and ("independent-chair", "MOVED") not in kinds
+
+
+def record_demo_decisions(app, key):
+    server = servicers_under_test(app)
+    ids = []
+    for meeting in ("amazon-2019-agm", "amazon-2020-agm", "amazon-2021-agm"):
+        for policy in ("human-rights-esg", "board-aligned", "governance-baseline"):
+            request = rs.RecommendRequest(
+                meeting=meeting_message(meeting), policy=policy, evidence=evidence_messages()
+            )
+            response, code, details, _ = call(server, "RecommendationService/Recommend", request, key)
+            assert code is grpc.StatusCode.OK, details
+            ids.append(response.decision_id)
+    return server, ids
+
+
+def test_every_stored_decision_of_the_demo_meetings_replays_byte_for_byte(app):
+    _, key = app.store.create_tenant("replayer")
+    server, ids = record_demo_decisions(app, key)
+    for decision_id in ids:
+        reply, code, _, _ = call(
+            server, "DecisionService/ReplayDecision", ds.ReplayDecisionRequest(decision_id=decision_id), key
+        )
+        assert code is grpc.StatusCode.OK and reply.identical, decision_id
+    verified, _, _, _ = call(server, "DecisionService/VerifyAuditLog", ds.VerifyAuditLogRequest(), key)
+    assert verified.ok and verified.checked == len(ids)
+
+
+def test_a_stored_decision_keeps_its_inputs_and_as_of(app):
+    _, key = app.store.create_tenant("keeper")
+    server, ids = record_demo_decisions(app, key)
+    got, code, _, _ = call(
+        server, "DecisionService/GetDecision", ds.GetDecisionRequest(decision_id=ids[0]), key
+    )
+    assert code is grpc.StatusCode.OK
+    decision = got.decision
+    assert decision.request.as_of == TODAY.isoformat() == decision.as_of
+    assert decision.policy.id == "human-rights-esg" and len(decision.policy.content_hash) == 64
+    assert decision.meeting_id == "AMZN-2019-AGM" and decision.chain_seq == 1
+    assert len(decision.request.evidence) == len(evidence_messages())
+
+
+def test_altering_a_stored_row_by_hand_breaks_the_chain_and_the_replay(app, database_url):
+    _, key = app.store.create_tenant("tamper")
+    server, ids = record_demo_decisions(app, key)
+    engine = sqlalchemy.create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            sqlalchemy.text("UPDATE decisions SET response = :r WHERE decision_id = :d"),
+            {"r": rs.RecommendResponse(meeting_id="FORGED").SerializeToString(), "d": ids[4]},
+        )
+    engine.dispose()
+    verified, _, _, _ = call(server, "DecisionService/VerifyAuditLog", ds.VerifyAuditLogRequest(), key)
+    assert not verified.ok and verified.first_bad_seq == 5 and verified.checked == 4
+    reply, _, _, _ = call(
+        server, "DecisionService/ReplayDecision", ds.ReplayDecisionRequest(decision_id=ids[4]), key
+    )
+    assert not reply.identical
+
+
+def test_an_override_is_a_new_record_beside_the_decision(app):
+    _, key = app.store.create_tenant("analysts")
+    server, ids = record_demo_decisions(app, key)
+    request = ds.OverrideRecommendationRequest(
+        decision_id=ids[3],
+        item_id="6",
+        vote=enums_pb2.AGAINST,
+        reason="Engagement agreed in April.",
+        analyst="j.doe",
+    )
+    made, code, _, _ = call(server, "DecisionService/OverrideRecommendation", request, key)
+    assert code is grpc.StatusCode.OK and made.override.override_id
+    got, _, _, _ = call(server, "DecisionService/GetDecision", ds.GetDecisionRequest(decision_id=ids[3]), key)
+    assert [(o.item_id, o.vote, o.reason) for o in got.decision.overrides] == [
+        ("6", enums_pb2.AGAINST, "Engagement agreed in April.")
+    ]
+    item6 = next(r for r in got.decision.response.recommendations if r.item_id == "6")
+    assert item6.vote == enums_pb2.FOR  # the decision itself is unchanged
+    for bad, code in (
+        (
+            ds.OverrideRecommendationRequest(
+                decision_id=ids[3], item_id="6", vote=enums_pb2.AGAINST, analyst="x"
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            ds.OverrideRecommendationRequest(
+                decision_id=ids[3], item_id="99", vote=enums_pb2.AGAINST, reason="r", analyst="x"
+            ),
+            grpc.StatusCode.NOT_FOUND,
+        ),
+    ):
+        assert call(server, "DecisionService/OverrideRecommendation", bad, key)[1] is code
+    verified, _, _, _ = call(server, "DecisionService/VerifyAuditLog", ds.VerifyAuditLogRequest(), key)
+    assert verified.ok
+
+
+def test_another_tenants_ids_are_not_found_on_every_rpc(app):
+    owner, owner_key = app.store.create_tenant("owner")
+    _, other_key = app.store.create_tenant("other")
+    server = servicers_under_test(app)
+    created, code, details, _ = call(
+        server, "PolicyService/CreatePolicy", ps.CreatePolicyRequest(source=CHILD_V1), owner_key
+    )
+    assert code is grpc.StatusCode.OK, details
+    request = rs.RecommendRequest(meeting=meeting_message(), policy="stewardship-house")
+    decided, code, _, _ = call(server, "RecommendationService/Recommend", request, owner_key)
+    assert code is grpc.StatusCode.OK
+    decision = decided.decision_id
+    from proxyvote.v1 import memo_service_pb2 as ms
+
+    hidden = [
+        ("RecommendationService/Recommend", request),
+        (
+            "MemoService/RenderMemo",
+            ms.RenderMemoRequest(meeting=meeting_message(), policy="stewardship-house"),
+        ),
+        ("PolicyService/GetPolicy", ps.GetPolicyRequest(name="stewardship-house")),
+        ("PolicyService/ListPolicyVersions", ps.ListPolicyVersionsRequest(name="stewardship-house")),
+        (
+            "PolicyService/UpdatePolicy",
+            ps.UpdatePolicyRequest(name="stewardship-house", expected_version=1, source=CHILD_V2),
+        ),
+        (
+            "PolicyService/DiffPolicies",
+            ps.DiffPoliciesRequest(base="stewardship-house@1", target="governance-baseline"),
+        ),
+        ("DecisionService/GetDecision", ds.GetDecisionRequest(decision_id=decision)),
+        ("DecisionService/ReplayDecision", ds.ReplayDecisionRequest(decision_id=decision)),
+        (
+            "DecisionService/OverrideRecommendation",
+            ds.OverrideRecommendationRequest(
+                decision_id=decision, item_id="6", vote=enums_pb2.AGAINST, reason="r", analyst="a"
+            ),
+        ),
+    ]
+    for method, message in hidden:
+        _, code, _, _ = call(server, method, message, other_key)
+        assert code is grpc.StatusCode.NOT_FOUND, method
+        _, code, _, _ = call(server, method, message, owner_key)
+        assert code is grpc.StatusCode.OK or method == "PolicyService/UpdatePolicy", method
+    listed, _, _, _ = call(server, "PolicyService/ListPolicies", ps.ListPoliciesRequest(), other_key)
+    assert "stewardship-house" not in {p.id for p in listed.policies}
+    validated, _, _, _ = call(
+        server,
+        "PolicyService/ValidatePolicy",
+        ps.ValidatePolicyRequest(
+            source=CHILD_V1.replace("id: stewardship-house", "id: copy").replace(
+                "extends: governance-baseline", "extends: stewardship-house"
+            )
+        ),
+        other_key,
+    )
+    assert not validated.valid and "unknown policy" in validated.problems[0].message
+    verified, _, _, _ = call(server, "DecisionService/VerifyAuditLog", ds.VerifyAuditLogRequest(), other_key)
+    assert verified.ok and verified.checked == 0
+    created_again, code, _, _ = call(
+        server, "PolicyService/CreatePolicy", ps.CreatePolicyRequest(source=CHILD_V1), other_key
+    )
+    assert code is grpc.StatusCode.OK and created_again.policy.id == "stewardship-house"  # ids are per tenant
+    assert owner
