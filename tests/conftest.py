@@ -123,7 +123,7 @@ def servicers_under_test(app):
                 app.catalog, app.auth
             ),
             memo_service_pb2.DESCRIPTOR.services_by_name["MemoService"]: MemoServicer(
-                app.recommender, MemoRenderer(), app.auth, lambda: TODAY
+                app.log, MemoRenderer(), app.auth, lambda: TODAY
             ),
             decision_service_pb2.DESCRIPTOR.services_by_name["DecisionService"]: DecisionServicer(
                 app.log, app.auth

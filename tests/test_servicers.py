@@ -36,7 +36,7 @@ def server(sqlite_app):
         {
             RECOMMENDATION: RecommendationServicer(app.log, app.auth, lambda: TODAY),
             POLICY: PolicyServicer(app.catalog, app.auth),
-            MEMO: MemoServicer(app.recommender, MemoRenderer(), app.auth, lambda: TODAY),
+            MEMO: MemoServicer(app.log, MemoRenderer(), app.auth, lambda: TODAY),
             DECISION: DecisionServicer(app.log, app.auth),
         },
         grpc_testing.strict_real_time(),

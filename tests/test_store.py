@@ -266,3 +266,33 @@ def test_another_tenants_ids_are_not_found_on_every_rpc(app):
     )
     assert code is grpc.StatusCode.OK and created_again.policy.id == "stewardship-house"  # ids are per tenant
     assert owner
+
+
+def test_the_memo_of_a_stored_decision_shows_the_policy_vote_and_the_override(app):
+    from proxyvote.v1 import memo_service_pb2 as ms
+
+    _, key = app.store.create_tenant("memo-readers")
+    server, ids = record_demo_decisions(app, key)
+    call(
+        server,
+        "DecisionService/OverrideRecommendation",
+        ds.OverrideRecommendationRequest(
+            decision_id=ids[3],
+            item_id="7",
+            vote=enums_pb2.ABSTAIN,
+            reason="Company committed to a review.",
+            analyst="a.analyst",
+        ),
+        key,
+    )
+    memo, code, details, _ = call(
+        server, "MemoService/RenderMemo", ms.RenderMemoRequest(decision_id=ids[3]), key
+    )
+    assert code is grpc.StatusCode.OK, details
+    text = memo.content.decode()
+    assert f"| Decision | {ids[3].replace('_', chr(92) + '_')} |" in text
+    assert "~~FOR~~ **ABSTAIN** (analyst)" in text
+    assert (
+        "**Analyst override**: ABSTAIN instead of FOR, by a.analyst" in text
+        and "committed to a review" in text
+    )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from . import ENGINE_VERSION, convert
 from .errors import NotFound
+from .model import MeetingDecision
 from .policy_catalog import PolicyCatalog
 from .recommender import Recommender
 from .store import Store, StoredDecision, StoredOverride
@@ -25,6 +26,8 @@ class Replay:
     stored_engine_version: str
     differing_item_ids: tuple[str, ...]
     response: rs.RecommendResponse
+    decision: MeetingDecision
+    overrides: tuple[StoredOverride, ...]
 
 
 class DecisionLog:
@@ -91,7 +94,8 @@ class DecisionLog:
             before = rs.RecommendResponse.FromString(stored.response)
             old = {r.item_id: r for r in before.recommendations}
             differing = tuple(r.item_id for r in response.recommendations if old.get(r.item_id) != r)
-        return Replay(identical, stored.engine_version, differing, response)
+        overrides = tuple(self.store.overrides(tenant, decision_id))
+        return Replay(identical, stored.engine_version, differing, response, decision, overrides)
 
     def verify(self, tenant: str):
         return self.store.verify_chain(tenant)

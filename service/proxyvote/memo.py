@@ -43,8 +43,18 @@ class MemoRenderer:
         self._env.filters["md"] = md
         self._markdown = self._env.get_template("memo.md.j2")
 
-    def markdown(self, decision: MeetingDecision) -> str:
+    def markdown(
+        self,
+        decision: MeetingDecision,
+        overrides=(),
+        decision_id: str = "",
+        replay_differs_from: str | None = None,
+    ) -> str:
+        """The memo; ``overrides`` are analysts' votes on items of a stored decision (latest wins)."""
         items = {item.item_id: item for item in decision.meeting.items}
+        by_item: dict[str, list] = {}
+        for override in overrides:
+            by_item.setdefault(override.item_id, []).append(override)
         rows = [(items[r.item_id], r) for r in decision.recommendations]
         evidence = {e.evidence_id: e for e in decision.evidence}
         footnotes = {
@@ -52,6 +62,9 @@ class MemoRenderer:
         }
         return self._markdown.render(
             d=decision,
+            decision_id=decision_id,
+            overrides=by_item,
+            replay_differs_from=replay_differs_from,
             rows=rows,
             evidence=evidence,
             footnotes=footnotes,
@@ -59,8 +72,16 @@ class MemoRenderer:
             review=[(i, r) for i, r in rows if r.needs_review],
         )
 
-    def render(self, decision: MeetingDecision, memo_format: int = 0) -> tuple[bytes, str]:
+    def render(
+        self,
+        decision: MeetingDecision,
+        memo_format: int = 0,
+        overrides=(),
+        decision_id: str = "",
+        replay_differs_from: str | None = None,
+    ) -> tuple[bytes, str]:
         """(content, content type). Format 0 or 1 is Markdown (memo_service.proto)."""
         if memo_format not in (0, 1):
             raise InvalidArgument([FieldViolation("format", f"unsupported memo format {memo_format}")])
-        return self.markdown(decision).encode("utf-8"), MARKDOWN
+        text = self.markdown(decision, overrides, decision_id, replay_differs_from)
+        return text.encode("utf-8"), MARKDOWN

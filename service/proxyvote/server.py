@@ -69,7 +69,7 @@ def create_server(
         DecisionServicer(app.log, app.auth), server
     )
     memo_service_pb2_grpc.add_MemoServiceServicer_to_server(
-        MemoServicer(app.recommender, MemoRenderer(), app.auth, today), server
+        MemoServicer(app.log, MemoRenderer(), app.auth, today), server
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

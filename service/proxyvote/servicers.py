@@ -12,7 +12,6 @@ from .errors import FieldViolation, InvalidArgument, PolicyInvalid, ProxyvoteErr
 from .grpc_errors import code_of, field_violations, unary
 from .memo import MemoRenderer
 from .policy_catalog import CatalogEntry, PolicyCatalog
-from .recommender import Recommender
 from .store import SHARED
 from .v1 import (
     decision_service_pb2 as ds,
@@ -258,9 +257,9 @@ def override_message(o) -> ds.Override:
 
 class MemoServicer(memo_service_pb2_grpc.MemoServiceServicer):
     def __init__(
-        self, recommender: Recommender, renderer: MemoRenderer, auth: Authenticator, today: Clock = utc_today
+        self, log: DecisionLog, renderer: MemoRenderer, auth: Authenticator, today: Clock = utc_today
     ):
-        self._recommender = recommender
+        self._log = log
         self._renderer = renderer
         self._auth = auth
         self._today = today
@@ -268,10 +267,21 @@ class MemoServicer(memo_service_pb2_grpc.MemoServiceServicer):
     @unary(memo_service_pb2.RenderMemoResponse)
     def RenderMemo(self, request, context):
         tenant = self._auth.tenant(context)
+        if request.decision_id:
+            # The stored decision, decided again from its stored inputs (a replay), with its overrides.
+            replay = self._log.replay(tenant, request.decision_id)
+            content, content_type = self._renderer.render(
+                replay.decision,
+                request.format,
+                replay.overrides,
+                request.decision_id,
+                None if replay.identical else replay.stored_engine_version,
+            )
+            return memo_service_pb2.RenderMemoResponse(content=content, content_type=content_type)
         if not request.HasField("meeting"):
-            raise InvalidArgument([FieldViolation("meeting", "is required")])
+            raise InvalidArgument([FieldViolation("meeting", "is required (or a decision_id)")])
         evidence = convert.evidence_from_proto(request.evidence)
-        decision = self._recommender.decide(
+        decision = self._log.recommender.decide(
             request.meeting, request.policy, request.as_of, evidence, self._today(), tenant
         )
         content, content_type = self._renderer.render(decision, request.format)

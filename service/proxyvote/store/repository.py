@@ -248,6 +248,8 @@ class Store:
                 return _policy(row)
         except IntegrityError as exc:
             raise Aborted(f"{policy_id}@{version} was written by a concurrent update") from exc
+        except OperationalError as exc:
+            raise Unavailable(str(exc).splitlines()[0]) from exc
 
     # --- decisions ------------------------------------------------------------
 
