@@ -36,7 +36,7 @@ protos: $(STUBS_STAMP)
 
 run: $(STUBS_STAMP)
 	$(VENV)/bin/proxyvote db upgrade
-	@echo "proxyvote serving on $(PROXYVOTE_ADDR) (database: $${DATABASE_URL:-SQLite under ./var/}). In another shell:"
+	@echo "proxyvote serving on $(PROXYVOTE_ADDR). In another shell:"
 	@echo "  export PROXYVOTE_API_KEY=\$$($(VENV)/bin/proxyvote tenant create me-\$$RANDOM | sed -n 's/^API key, shown once: //p')"
 	@echo "  $(VENV)/bin/proxyvote recommend --server $(PROXYVOTE_ADDR) --policy human-rights-esg --meeting examples/meetings/amazon-2020-agm.json"
 	$(VENV)/bin/proxyvote serve

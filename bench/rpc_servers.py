@@ -36,8 +36,22 @@ OPTIONS = [
 ]
 
 
-def _announce(port: int) -> None:
-    print(f"PORT {port}", flush=True)
+def _announce(port: int, key: str = "-") -> None:
+    print(f"PORT {port} KEY {key}", flush=True)
+
+
+def _app():
+    """The production service on a fresh SQLite database in a temporary folder, and a tenant's key."""
+    import tempfile
+
+    from proxyvote.app import build_app
+    from proxyvote.store import upgrade
+
+    url = f"sqlite:///{tempfile.mkdtemp(prefix='proxyvote-bench-')}/proxyvote.db"
+    upgrade(url)
+    app = build_app(url)
+    _, key = app.store.create_tenant("bench")
+    return app, key
 
 
 def _wait_for_stdin_close() -> None:
@@ -64,43 +78,44 @@ def _aio_echo_handlers(payload: bytes):
 
 
 def run_sync(mode: str, workers: int, payload: bytes) -> None:
+    key = "-"
     if mode == "sync-real":
-        from proxyvote.recommender import Recommender
         from proxyvote.server import create_server
 
-        server, port, _health = create_server(
-            ADDR, Recommender.from_directory(), max_workers=workers, today=lambda: TODAY
-        )
+        app, key = _app()
+        server, port, _health = create_server(ADDR, app, max_workers=workers, today=lambda: TODAY)
     else:
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=OPTIONS)
         server.add_generic_rpc_handlers((_echo_handlers(payload),))
         port = server.add_insecure_port(ADDR)
     server.start()
-    _announce(port)
+    _announce(port, key)
     _wait_for_stdin_close()
     server.stop(0).wait()
 
 
 class AioRecommendationServicer:
-    """The smallest asyncio adapter: Recommender.recommend called inline in the event loop.
+    """The smallest asyncio adapter: the sync server's work (authenticate, decide, store)
+    called inline in the event loop.
 
     Error mapping (grpc_errors.unary) is left out: the benchmark's requests are valid.
     """
 
-    def __init__(self, recommender):
-        self._recommender = recommender
+    def __init__(self, app):
+        self._app = app
 
     async def Recommend(self, request, context):  # noqa: N802 (gRPC method name)
-        return self._recommender.recommend(request, TODAY)
+        return self._app.log.recommend(self._app.auth.tenant(context), request, TODAY)
 
 
 async def _serve_aio(mode: str, workers: int, payload: bytes) -> None:
     server = grpc.aio.server(migration_thread_pool=futures.ThreadPoolExecutor(workers), options=OPTIONS)
+    key = "-"
     if mode == "aio-real":
-        from proxyvote.recommender import Recommender
         from proxyvote.v1 import recommendation_service_pb2 as rs
 
-        servicer = AioRecommendationServicer(Recommender.from_directory())
+        app, key = _app()
+        servicer = AioRecommendationServicer(app)
         handler = grpc.unary_unary_rpc_method_handler(
             servicer.Recommend,
             request_deserializer=rs.RecommendRequest.FromString,
@@ -113,7 +128,7 @@ async def _serve_aio(mode: str, workers: int, payload: bytes) -> None:
         server.add_generic_rpc_handlers((_aio_echo_handlers(payload),))
     port = server.add_insecure_port(ADDR)
     await server.start()
-    _announce(port)
+    _announce(port, key)
     await asyncio.get_running_loop().run_in_executor(None, _wait_for_stdin_close)
     await server.stop(0)
 

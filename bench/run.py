@@ -75,7 +75,10 @@ class ServerProcess:
         if not line.startswith("PORT "):
             self.stop()
             raise RuntimeError(f"{mode} server did not start (exit {self.proc.poll()})")
-        self.address = f"127.0.0.1:{int(line.split()[1])}"
+        _, port, _, key = line.split()
+        self.address = f"127.0.0.1:{int(port)}"
+        # Every server gets an authorization header of the same size; only the real ones check it.
+        self.metadata = (("authorization", f"Bearer {key if key != '-' else 'pvk_' + 'x' * 43}"),)
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server process so far (Linux /proc)."""
@@ -96,7 +99,9 @@ class ServerProcess:
                     self.proc.wait()
 
 
-def drive(channel: grpc.Channel, request: bytes, calls: int, inflight: int, expect_size: int) -> float:
+def drive(
+    channel: grpc.Channel, request: bytes, calls: int, inflight: int, expect_size: int, metadata=()
+) -> float:
     """Seconds to complete ``calls`` calls with at most ``inflight`` outstanding (futures)."""
     call = channel.unary_unary(METHOD)  # no (de)serializers: the client's cost is the same for both servers
     slots = threading.BoundedSemaphore(inflight)
@@ -119,7 +124,7 @@ def drive(channel: grpc.Channel, request: bytes, calls: int, inflight: int, expe
     start = time.perf_counter()
     for _ in range(calls):
         slots.acquire()
-        call.future(request, timeout=60).add_done_callback(on_done)
+        call.future(request, timeout=60, metadata=metadata).add_done_callback(on_done)
     if not finished.wait(timeout=300):
         raise RuntimeError("calls did not finish within 300 s")
     elapsed = time.perf_counter() - start
@@ -133,8 +138,11 @@ def drive(channel: grpc.Channel, request: bytes, calls: int, inflight: int, expe
 def bench_rpc(args) -> dict:
     request = workload.rpc_request()
     request_bytes = request.SerializeToString()
-    # The echo servers return the real response's bytes: same size on the wire as the real server's.
-    response_bytes = Recommender.from_directory().recommend(request, TODAY).SerializeToString()
+    # The echo servers return the real response's bytes: same size on the wire as the real server's,
+    # whose responses also carry the stored decision's id.
+    response = Recommender.from_directory().recommend(request, TODAY)
+    response.decision_id = "d_" + "0" * 32
+    response_bytes = response.SerializeToString()
     RESULTS.mkdir(exist_ok=True)
     payload_file = RESULTS / "echo-payload.bin"
     payload_file.write_bytes(response_bytes)
@@ -154,12 +162,20 @@ def bench_rpc(args) -> dict:
                 max(calls[m] // 10, args.inflight),
                 args.inflight,
                 len(response_bytes),
+                servers[m].metadata,
             )
         # Interleaved repetitions, so a slow moment of the machine hits every server alike.
         for _ in range(args.repeats):
             for m in modes:
                 cpu0 = servers[m].cpu_seconds()
-                seconds = drive(channels[m], request_bytes, calls[m], args.inflight, len(response_bytes))
+                seconds = drive(
+                    channels[m],
+                    request_bytes,
+                    calls[m],
+                    args.inflight,
+                    len(response_bytes),
+                    servers[m].metadata,
+                )
                 server_cpu = servers[m].cpu_seconds() - cpu0
                 samples[m].append(
                     {

@@ -135,3 +135,49 @@ def test_concurrent_updates_from_two_servers_are_all_kept_or_aborted(app, databa
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def test_concurrent_recommends_on_two_servers_form_one_unbroken_chain(app, database_url):
+    from proxyvote.v1 import decision_service_pb2 as ds
+    from proxyvote.v1 import decision_service_pb2_grpc as ds_grpc
+    from proxyvote.v1 import recommendation_service_pb2 as rs
+    from proxyvote.v1 import recommendation_service_pb2_grpc as rs_grpc
+
+    from .conftest import meeting_message
+
+    _, key = app.store.create_tenant("chain")
+    servers = [start_server(database_url) for _ in range(2)]
+    try:
+        for _, address in servers:
+            wait_serving(address, deadline=15)
+        channels = [grpc.insecure_channel(address) for _, address in servers]
+        request = rs.RecommendRequest(
+            meeting=meeting_message(), policy="human-rights-esg", as_of="2020-05-20"
+        )
+        ids: list[str] = []
+        errors: list[str] = []
+
+        def caller(n: int) -> None:
+            stub = rs_grpc.RecommendationServiceStub(channels[n % 2])
+            for _ in range(10):
+                try:
+                    ids.append(stub.Recommend(request, metadata=bearer(key), timeout=30).decision_id)
+                except grpc.RpcError as exc:
+                    errors.append(f"{exc.code().name}: {exc.details()}")
+
+        threads = [threading.Thread(target=caller, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert not errors and len(set(ids)) == 40
+        verified = ds_grpc.DecisionServiceStub(channels[0]).VerifyAuditLog(
+            ds.VerifyAuditLogRequest(), metadata=bearer(key), timeout=30
+        )
+        assert verified.ok and verified.checked == 40
+        for channel in channels:
+            channel.close()
+    finally:
+        for process, _ in servers:
+            process.terminate()
+            process.wait(timeout=15)

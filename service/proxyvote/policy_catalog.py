@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from .policy import Policy, compile_policy, read_policy
 from .policy_library import PolicyLibrary, encode_offset, page_bounds, parse_reference
 from .store import SHARED, Store, StoredPolicy
 from .taxonomy import Taxonomy
+
+LATEST_TTL = 1.0
 
 
 class BundledPolicyChanged(RuntimeError):
@@ -45,6 +48,7 @@ class PolicyCatalog:
         self.store = store
         self.taxonomy = taxonomy
         self._compiled: dict[int, CatalogEntry] = {}
+        self._lookups: dict[tuple[str, str, int | None], tuple[int, float]] = {}
         self._lock = threading.Lock()
 
     # --- reading --------------------------------------------------------------
@@ -53,12 +57,32 @@ class PolicyCatalog:
     def owners(tenant: str) -> tuple[str, ...]:
         return (tenant, SHARED) if tenant != SHARED else (SHARED,)
 
-    def entry(self, tenant: str, reference: str, field: str = "policy") -> CatalogEntry:
+    def entry(self, tenant: str, reference: str, field: str = "policy", fresh: bool = False) -> CatalogEntry:
+        """A policy version the tenant can see.
+
+        An exact version never changes, so its lookup is remembered for good;
+        "the latest" is remembered for LATEST_TTL seconds (forgotten at once
+        when this process stores a new version), so another replica's update
+        is seen within that time. The decision records which version it used.
+        ``fresh`` asks the database about the latest version (for people
+        reading a policy in order to update it).
+        """
         policy_id, version = parse_reference(reference, field)
+        key = (tenant, policy_id, version)
+        remembered = self._lookups.get(key)
+        if remembered is not None and (
+            version is not None or (not fresh and time.monotonic() - remembered[1] < LATEST_TTL)
+        ):
+            return self._compiled[remembered[0]]
         stored = self.store.policy_version(self.owners(tenant), policy_id, version)
         if stored is None:
             raise NotFound("policy" if version is None else "policy version", reference.strip())
-        return self._entry(stored)
+        entry = self._entry(stored)
+        with self._lock:
+            if len(self._lookups) >= 100_000:
+                self._lookups.clear()
+            self._lookups[key] = (stored.pk, time.monotonic())
+        return entry
 
     def get(self, reference: str, field: str = "policy", tenant: str = SHARED) -> Policy:
         return self.entry(tenant, reference, field).policy
@@ -141,6 +165,7 @@ class PolicyCatalog:
         stored = self.store.add_policy_version(
             tenant, policy.id, 1, policy.content_hash, source, filename, parent.pk if parent else None
         )
+        self._forget_latest(tenant, policy.id)
         return self._entry(stored)
 
     def update(
@@ -170,7 +195,12 @@ class PolicyCatalog:
             filename,
             parent.pk if parent else None,
         )
+        self._forget_latest(tenant, policy_id)
         return self._entry(stored)
+
+    def _forget_latest(self, tenant: str, policy_id: str) -> None:
+        with self._lock:
+            self._lookups.pop((tenant, policy_id, None), None)
 
     def seed_bundled(self, directory: Path) -> list[str]:
         """Stores the bundled policies missing from the store; returns what it added."""

@@ -101,7 +101,7 @@ class PolicyServicer(policy_service_pb2_grpc.PolicyServiceServicer):
 
     @unary(policy_service_pb2.GetPolicyResponse)
     def GetPolicy(self, request, context):
-        entry = self._catalog.entry(self._auth.tenant(context), request.name, "name")
+        entry = self._catalog.entry(self._auth.tenant(context), request.name, "name", fresh=True)
         return policy_service_pb2.GetPolicyResponse(policy=policy_message(entry))
 
     @unary(policy_service_pb2.ValidatePolicyResponse)

@@ -7,9 +7,11 @@ deleted. Writes that race are settled by unique constraints: the loser gets
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import secrets
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,7 @@ DEFAULT_SQLITE_URL = "sqlite:///var/proxyvote.db"
 SHARED = ""
 KEY_PREFIX = "pvk_"
 _CHAIN_RETRIES = 50
+_MAX_REMEMBERED = 100_000
 
 
 def _now() -> dt.datetime:
@@ -135,6 +138,13 @@ class Store:
     def __init__(self, engine: Engine):
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # Chain heads and meeting keys this process wrote or read: (seq, hash) by owner,
+        # meeting pk by (owner, content hash). Only ever a hint: the constraints decide.
+        self._heads: dict[str, tuple[int, str]] = {}
+        self._meetings: dict[tuple[str, str], int] = {}
+        # SQLite has one writer at a time: queue this process's writers here rather
+        # than in SQLite's busy loop. PostgreSQL writers need no such queue.
+        self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -268,95 +278,116 @@ class Store:
 
         ``meeting`` holds meeting_id, issuer_name, ticker, meeting_date, body
         (the Meeting message's bytes) and items (dicts of item columns).
+
+        The head of each chain and the meetings' keys are remembered between
+        calls; another process appending to the same chain makes the insert
+        violate the (owner, chain_seq) constraint, and the append is retried
+        from the database's head.
         """
         decision_id = "d_" + uuid.uuid4().hex
         content_hash = hashlib.sha256(meeting["body"]).hexdigest()
-        for _ in range(_CHAIN_RETRIES):
-            try:
-                with self._session() as session, session.begin():
-                    meeting_pk = self._meeting_pk(session, owner, content_hash, meeting)
-                    head = session.execute(
-                        select(Decision.chain_seq, Decision.entry_hash)
-                        .where(Decision.owner == owner)
-                        .order_by(Decision.chain_seq.desc())
-                        .limit(1)
-                    ).first()
-                    seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
-                    created_at = _now()
-                    digest = entry_hash(
-                        prev,
+        decisions = Decision.__table__
+        with self._write_lock:
+            for _ in range(_CHAIN_RETRIES):
+                try:
+                    with self.engine.begin() as connection:
+                        meeting_pk = self._meeting_pk(connection, owner, content_hash, meeting)
+                        head = self._heads.get(owner) or self._head_from_db(connection, owner)
+                        seq, prev = head[0] + 1, head[1]
+                        created_at = _now()
+                        digest = entry_hash(
+                            prev,
+                            owner,
+                            seq,
+                            decision_id,
+                            policy_hash,
+                            engine_version,
+                            as_of.isoformat(),
+                            canonical_time(created_at),
+                            request,
+                            response,
+                        )
+                        connection.execute(
+                            decisions.insert().values(
+                                decision_id=decision_id,
+                                owner=owner,
+                                chain_seq=seq,
+                                meeting_pk=meeting_pk,
+                                policy_pk=policy_pk,
+                                policy_hash=policy_hash,
+                                engine_version=engine_version,
+                                as_of=as_of,
+                                request=request,
+                                response=response,
+                                created_at=created_at,
+                                prev_hash=prev,
+                                entry_hash=digest,
+                            )
+                        )
+                    self._heads[owner] = (seq, digest)
+                    return StoredDecision(
+                        decision_id,
                         owner,
                         seq,
-                        decision_id,
+                        meeting["meeting_id"],
+                        policy_pk,
                         policy_hash,
                         engine_version,
-                        as_of.isoformat(),
-                        canonical_time(created_at),
+                        as_of,
                         request,
                         response,
+                        created_at,
+                        prev,
+                        digest,
                     )
-                    session.add(
-                        Decision(
-                            decision_id=decision_id,
-                            owner=owner,
-                            chain_seq=seq,
-                            meeting_pk=meeting_pk,
-                            policy_pk=policy_pk,
-                            policy_hash=policy_hash,
-                            engine_version=engine_version,
-                            as_of=as_of,
-                            request=request,
-                            response=response,
-                            created_at=created_at,
-                            prev_hash=prev,
-                            entry_hash=digest,
-                        )
-                    )
-                return StoredDecision(
-                    decision_id,
-                    owner,
-                    seq,
-                    meeting["meeting_id"],
-                    policy_pk,
-                    policy_hash,
-                    engine_version,
-                    as_of,
-                    request,
-                    response,
-                    created_at,
-                    prev,
-                    digest,
-                )
-            except IntegrityError:
-                continue  # another writer took this sequence number (or the meeting row): again
-            except OperationalError as exc:
-                if "locked" in str(exc):
-                    continue
-                raise Unavailable(str(exc).splitlines()[0]) from exc
+                except (IntegrityError, OperationalError) as exc:
+                    # Another writer took this sequence number or stored the meeting, or the
+                    # database was busy: forget the hints and start again from the database.
+                    self._heads.pop(owner, None)
+                    self._meetings.pop((owner, content_hash), None)
+                    if isinstance(exc, OperationalError) and "locked" not in str(exc):
+                        raise Unavailable(str(exc).splitlines()[0]) from exc
         raise Aborted("the decision log is too busy; retry")
 
-    def _meeting_pk(self, session: Session, owner: str, content_hash: str, meeting: dict) -> int:
-        pk = session.scalar(
-            select(MeetingRecord.pk).where(
-                MeetingRecord.owner == owner, MeetingRecord.content_hash == content_hash
+    @staticmethod
+    def _head_from_db(connection, owner: str) -> tuple[int, str]:
+        head = connection.execute(
+            select(Decision.chain_seq, Decision.entry_hash)
+            .where(Decision.owner == owner)
+            .order_by(Decision.chain_seq.desc())
+            .limit(1)
+        ).first()
+        return (head[0], head[1]) if head else (0, GENESIS)
+
+    def _meeting_pk(self, connection, owner: str, content_hash: str, meeting: dict) -> int:
+        key = (owner, content_hash)
+        pk = self._meetings.get(key)
+        if pk is None:
+            pk = connection.scalar(
+                select(MeetingRecord.pk).where(
+                    MeetingRecord.owner == owner, MeetingRecord.content_hash == content_hash
+                )
             )
-        )
-        if pk is not None:
-            return pk
-        row = MeetingRecord(
-            owner=owner,
-            meeting_id=meeting["meeting_id"],
-            issuer_name=meeting["issuer_name"],
-            ticker=meeting["ticker"],
-            meeting_date=meeting["meeting_date"],
-            content_hash=content_hash,
-            body=meeting["body"],
-        )
-        session.add(row)
-        session.flush()
-        for position, item in enumerate(meeting["items"]):
-            session.add(BallotItemRecord(meeting_pk=row.pk, position=position, **item))
-        return row.pk
+        if pk is None:
+            pk = connection.execute(
+                MeetingRecord.__table__.insert().values(
+                    owner=owner,
+                    meeting_id=meeting["meeting_id"],
+                    issuer_name=meeting["issuer_name"],
+                    ticker=meeting["ticker"],
+                    meeting_date=meeting["meeting_date"],
+                    content_hash=content_hash,
+                    body=meeting["body"],
+                )
+            ).inserted_primary_key[0]
+            connection.execute(
+                BallotItemRecord.__table__.insert(),
+                [dict(item, meeting_pk=pk, position=n) for n, item in enumerate(meeting["items"])],
+            )
+        if len(self._meetings) >= _MAX_REMEMBERED:
+            self._meetings.clear()
+        self._meetings[key] = pk
+        return pk
 
     def _decision_rows(self, session: Session, owner: str):
         return session.execute(
