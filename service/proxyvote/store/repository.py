@@ -7,9 +7,9 @@ deleted. Writes that race are settled by unique constraints: the loser gets
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
+import queue
 import secrets
 import threading
 import uuid
@@ -97,6 +97,80 @@ class StoredOverride:
     created_at: dt.datetime
 
 
+class _Pending:
+    """A decision waiting for the writer thread, and the caller waiting for it."""
+
+    def __init__(
+        self, owner, meeting, content_hash, policy_pk, policy_hash, engine_version, as_of, request, response
+    ):
+        self.owner, self.meeting, self.content_hash = owner, meeting, content_hash
+        self.policy_pk, self.policy_hash, self.engine_version = policy_pk, policy_hash, engine_version
+        self.as_of, self.request, self.response = as_of, request, response
+        self._done = threading.Event()
+        self._result: StoredDecision | None = None
+        self._error: Exception | None = None
+
+    def resolve(self, result: StoredDecision) -> None:
+        self._result = result
+        self._done.set()
+
+    def fail(self, error: Exception) -> None:
+        self._error = error
+        self._done.set()
+
+    def wait(self) -> StoredDecision:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+class _GroupWriter:
+    """One thread that writes every waiting decision in one transaction."""
+
+    def __init__(self, write_batch, max_batch: int = 256):
+        self._write_batch = write_batch
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, pending: _Pending) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="decision-writer", daemon=True)
+                self._thread.start()
+        self._queue.put(pending)
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                self._queue.put(None)
+                self._thread.join(timeout=30)
+                self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                batch.append(item)
+            try:
+                self._write_batch(batch)
+            except Exception as exc:  # never leave a caller waiting
+                for p in batch:
+                    p.fail(exc)
+
+
 def _policy(row: PolicyVersion) -> StoredPolicy:
     return StoredPolicy(
         row.pk,
@@ -142,11 +216,10 @@ class Store:
         # meeting pk by (owner, content hash). Only ever a hint: the constraints decide.
         self._heads: dict[str, tuple[int, str]] = {}
         self._meetings: dict[tuple[str, str], int] = {}
-        # SQLite has one writer at a time: queue this process's writers here rather
-        # than in SQLite's busy loop. PostgreSQL writers need no such queue.
-        self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        self._writer = _GroupWriter(self._write_batch)
 
     def close(self) -> None:
+        self._writer.stop()
         self.engine.dispose()
 
     def _session(self) -> Session:
@@ -274,80 +347,116 @@ class Store:
         request: bytes,
         response: bytes,
     ) -> StoredDecision:
-        """Stores one decision at the head of the owner's chain, in one transaction.
+        """Stores one decision at the head of the owner's chain; returns once it is committed.
 
         ``meeting`` holds meeting_id, issuer_name, ticker, meeting_date, body
         (the Meeting message's bytes) and items (dicts of item columns).
 
-        The head of each chain and the meetings' keys are remembered between
-        calls; another process appending to the same chain makes the insert
-        violate the (owner, chain_seq) constraint, and the append is retried
-        from the database's head.
+        Decisions are written by one writer thread per process, which commits
+        whatever is waiting in one transaction (group commit): each decision is
+        whole or absent, and concurrent callers share the commit's cost. The
+        head of each chain and the meetings' keys are remembered between calls;
+        another process appending to the same chain makes an insert violate the
+        (owner, chain_seq) constraint, and the batch is retried from the
+        database's head.
         """
-        decision_id = "d_" + uuid.uuid4().hex
-        content_hash = hashlib.sha256(meeting["body"]).hexdigest()
+        pending = _Pending(
+            owner,
+            meeting,
+            hashlib.sha256(meeting["body"]).hexdigest(),
+            policy_pk,
+            policy_hash,
+            engine_version,
+            as_of,
+            request,
+            response,
+        )
+        self._writer.submit(pending)
+        return pending.wait()
+
+    def _write_batch(self, batch: list[_Pending]) -> None:
+        """One transaction for the batch; resolves each pending decision or fails them all."""
         decisions = Decision.__table__
-        with self._write_lock:
-            for _ in range(_CHAIN_RETRIES):
-                try:
-                    with self.engine.begin() as connection:
-                        meeting_pk = self._meeting_pk(connection, owner, content_hash, meeting)
-                        head = self._heads.get(owner) or self._head_from_db(connection, owner)
+        for _ in range(_CHAIN_RETRIES):
+            try:
+                results, rows = [], []
+                heads: dict[str, tuple[int, str]] = {}
+                with self.engine.begin() as connection:
+                    for p in batch:
+                        meeting_pk = self._meeting_pk(connection, p.owner, p.content_hash, p.meeting)
+                        head = (
+                            heads.get(p.owner)
+                            or self._heads.get(p.owner)
+                            or self._head_from_db(connection, p.owner)
+                        )
                         seq, prev = head[0] + 1, head[1]
+                        decision_id = "d_" + uuid.uuid4().hex
                         created_at = _now()
                         digest = entry_hash(
                             prev,
-                            owner,
+                            p.owner,
                             seq,
                             decision_id,
-                            policy_hash,
-                            engine_version,
-                            as_of.isoformat(),
+                            p.policy_hash,
+                            p.engine_version,
+                            p.as_of.isoformat(),
                             canonical_time(created_at),
-                            request,
-                            response,
+                            p.request,
+                            p.response,
                         )
-                        connection.execute(
-                            decisions.insert().values(
-                                decision_id=decision_id,
-                                owner=owner,
-                                chain_seq=seq,
-                                meeting_pk=meeting_pk,
-                                policy_pk=policy_pk,
-                                policy_hash=policy_hash,
-                                engine_version=engine_version,
-                                as_of=as_of,
-                                request=request,
-                                response=response,
-                                created_at=created_at,
-                                prev_hash=prev,
-                                entry_hash=digest,
+                        rows.append(
+                            {
+                                "decision_id": decision_id,
+                                "owner": p.owner,
+                                "chain_seq": seq,
+                                "meeting_pk": meeting_pk,
+                                "policy_pk": p.policy_pk,
+                                "policy_hash": p.policy_hash,
+                                "engine_version": p.engine_version,
+                                "as_of": p.as_of,
+                                "request": p.request,
+                                "response": p.response,
+                                "created_at": created_at,
+                                "prev_hash": prev,
+                                "entry_hash": digest,
+                            }
+                        )
+                        heads[p.owner] = (seq, digest)
+                        results.append(
+                            StoredDecision(
+                                decision_id,
+                                p.owner,
+                                seq,
+                                p.meeting["meeting_id"],
+                                p.policy_pk,
+                                p.policy_hash,
+                                p.engine_version,
+                                p.as_of,
+                                p.request,
+                                p.response,
+                                created_at,
+                                prev,
+                                digest,
                             )
                         )
-                    self._heads[owner] = (seq, digest)
-                    return StoredDecision(
-                        decision_id,
-                        owner,
-                        seq,
-                        meeting["meeting_id"],
-                        policy_pk,
-                        policy_hash,
-                        engine_version,
-                        as_of,
-                        request,
-                        response,
-                        created_at,
-                        prev,
-                        digest,
-                    )
-                except (IntegrityError, OperationalError) as exc:
-                    # Another writer took this sequence number or stored the meeting, or the
-                    # database was busy: forget the hints and start again from the database.
-                    self._heads.pop(owner, None)
-                    self._meetings.pop((owner, content_hash), None)
-                    if isinstance(exc, OperationalError) and "locked" not in str(exc):
-                        raise Unavailable(str(exc).splitlines()[0]) from exc
-        raise Aborted("the decision log is too busy; retry")
+                    connection.execute(decisions.insert(), rows)  # one statement for the batch
+                self._heads.update(heads)
+                for p, result in zip(batch, results, strict=True):
+                    p.resolve(result)
+                return
+            except (IntegrityError, OperationalError) as exc:
+                # Another process took a sequence number or stored a meeting, or the database
+                # was busy: forget the hints and start again from the database.
+                for p in batch:
+                    self._heads.pop(p.owner, None)
+                    self._meetings.pop((p.owner, p.content_hash), None)
+                if isinstance(exc, OperationalError) and "locked" not in str(exc):
+                    error = Unavailable(str(exc).splitlines()[0])
+                    for p in batch:
+                        p.fail(error)
+                    return
+        for p in batch:
+            p.fail(Aborted("the decision log is too busy; retry"))
 
     @staticmethod
     def _head_from_db(connection, owner: str) -> tuple[int, str]:
@@ -380,10 +489,11 @@ class Store:
                     body=meeting["body"],
                 )
             ).inserted_primary_key[0]
-            connection.execute(
-                BallotItemRecord.__table__.insert(),
-                [dict(item, meeting_pk=pk, position=n) for n, item in enumerate(meeting["items"])],
-            )
+            if meeting["items"]:
+                connection.execute(
+                    BallotItemRecord.__table__.insert(),
+                    [dict(item, meeting_pk=pk, position=n) for n, item in enumerate(meeting["items"])],
+                )
         if len(self._meetings) >= _MAX_REMEMBERED:
             self._meetings.clear()
         self._meetings[key] = pk
