@@ -246,6 +246,16 @@ def test_another_tenants_ids_are_not_found_on_every_rpc(app):
         assert code is grpc.StatusCode.NOT_FOUND, method
         _, code, _, _ = call(server, method, message, owner_key)
         assert code is grpc.StatusCode.OK or method == "PolicyService/UpdatePolicy", method
+    stream = server.invoke_stream_stream(
+        rs.DESCRIPTOR.services_by_name["RecommendationService"].methods_by_name["StreamRecommend"],
+        (("authorization", f"Bearer {other_key}"),),
+        None,
+    )
+    stream.send_request(rs.StreamRecommendRequest(request=request))
+    stream.requests_closed()
+    answer = stream.take_response()
+    stream.termination()
+    assert answer.error.code == grpc.StatusCode.NOT_FOUND.value[0]
     listed, _, _, _ = call(server, "PolicyService/ListPolicies", ps.ListPoliciesRequest(), other_key)
     assert "stewardship-house" not in {p.id for p in listed.policies}
     validated, _, _, _ = call(
