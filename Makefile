@@ -9,7 +9,7 @@ STUBS_STAMP := $(STUBS_DIR)/.stubs-stamp
 
 export PROXYVOTE_ADDR ?= 127.0.0.1:50051
 
-.PHONY: help install protos run test lint bench clean
+.PHONY: help install system-packages protos run test lint bench memo-example clean
 
 help:
 	@echo "make run     set up and serve on $(PROXYVOTE_ADDR) with the bundled policies"
@@ -26,6 +26,32 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# Debian packages the memos need: pango for WeasyPrint (PDF), a font with glyphs,
+# and for the memo tests and `make memo-example` headless Chromium and pdftoppm.
+# Installed only when missing (dpkg -s; /usr/bin/chromium for Chromium); as root
+# it runs apt-get, otherwise it prints the command and the tests that need them skip.
+DEBIAN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils
+SYSTEM_STAMP := $(VENV)/.system-packages
+
+$(SYSTEM_STAMP): Makefile
+	@missing=""; \
+	for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	if [ -z "$$missing" ]; then \
+		mkdir -p $(VENV) && touch $@; \
+	elif ! command -v apt-get >/dev/null; then \
+		echo "missing system packages:$$missing (PDF memos and the memo tests need them; Debian names)"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing \
+			&& mkdir -p $(VENV) && touch $@; \
+	else \
+		echo "missing Debian packages:$$missing (PDF memos and the memo tests need them); as root run:"; \
+		echo "  apt-get update && apt-get install -y$$missing"; \
+	fi
+
+system-packages: $(SYSTEM_STAMP)
+
 $(STUBS_STAMP): $(VENV)/.installed $(PROTOS)
 	rm -f $(STUBS_DIR)/*_pb2.py $(STUBS_DIR)/*_pb2.pyi $(STUBS_DIR)/*_pb2_grpc.py
 	$(PY) -m grpc_tools.protoc -Iprotos --python_out=service --pyi_out=service \
@@ -41,7 +67,7 @@ run: $(STUBS_STAMP)
 	@echo "  $(VENV)/bin/proxyvote recommend --server $(PROXYVOTE_ADDR) --policy human-rights-esg --meeting examples/meetings/amazon-2020-agm.json"
 	$(VENV)/bin/proxyvote serve
 
-test: $(STUBS_STAMP)
+test: $(STUBS_STAMP) $(SYSTEM_STAMP)
 	$(PY) -m pytest -q
 	$(VENV)/bin/proxyvote policy test
 
@@ -51,6 +77,16 @@ lint: $(STUBS_STAMP)
 
 bench: $(STUBS_STAMP)
 	$(PY) bench/run.py
+
+# The HTML memo of the Amazon 2020 AGM, and a screenshot of it (docs/memo-example.png).
+memo-example: $(STUBS_STAMP) $(SYSTEM_STAMP)
+	mkdir -p build
+	$(VENV)/bin/proxyvote memo --policy human-rights-esg --meeting examples/meetings/amazon-2020-agm.json \
+		--evidence examples/evidence/amazon.json --as-of 2020-05-20 --format html --output build/memo-example.html
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && timeout 120 /usr/bin/chromium --headless --no-sandbox \
+		--disable-gpu --disable-background-networking --disable-component-update --disable-sync \
+		--no-first-run --user-data-dir="$$tmp" --hide-scrollbars --window-size=1200,1800 \
+		--screenshot=docs/memo-example.png "file://$(CURDIR)/build/memo-example.html"
 
 clean:
 	rm -rf $(VENV) $(STUBS_DIR)/*_pb2* $(STUBS_STAMP) .pytest_cache .hypothesis

@@ -247,7 +247,7 @@ def decide_item(item, c, view, issuer: str) -> Decision:
                         "company carries.",
                         f"Support is firmer because {issuer} faces related controversies on record: "
                         "{cited}.",
-                        _controversies(view, topics),
+                        _controversies(view, topics + ("customer_due_diligence", "human_rights")),
                     )
             if not DIGITAL_TOPICS.isdisjoint(topics):
                 vote = _cast("FOR", item)

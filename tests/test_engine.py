@@ -94,8 +94,16 @@ def test_evidence_published_after_the_as_of_date_is_invisible(recommender):
     d = decide(recommender, policy, meeting(item(FR_STUDY)), records=[later])
     r = d.recommendations[0]
     assert r.rule_id == "fallback"
-    assert r.trace[0].outcome == "CONDITION_FALSE"
+    # Nothing was known about the issuer on the as-of date: not even that it is covered.
+    assert r.trace[0].outcome == "CONDITION_UNKNOWN"
     assert "late" not in r.cited_evidence_ids and d.evidence == ()
+
+
+def test_with_evidence_on_record_but_none_related_a_condition_is_false_not_unknown(recommender):
+    policy = policy_from(STRENGTH_POLICY, recommender)
+    other = record("plastics", "2023-01-01", ["plastics"])
+    r = decide(recommender, policy, meeting(item(FR_STUDY)), records=[other]).recommendations[0]
+    assert (r.rule_id, r.trace[0].outcome) == ("fallback", "CONDITION_FALSE")
 
 
 def test_a_rule_cites_exactly_the_records_its_conditions_used(recommender):

@@ -9,14 +9,20 @@ from pathlib import Path
 from .auth import Authenticator
 from .decision_log import DecisionLog
 from .errors import ProxyvoteError
+from .evidence_store import EvidenceStore
 from .policy_catalog import PolicyCatalog
-from .recommender import Recommender, default_policy_dir
+from .recommender import Recommender, default_policy_dir, repository_root
 from .store import DEFAULT_SQLITE_URL, Store, current_revision, head_revision, open_store
 from .taxonomy import parse_taxonomy
 
 
 class NotMigrated(ProxyvoteError):
     template = "the database is not at the current schema ({detail}): run `proxyvote db upgrade`"
+
+
+def shared_evidence_dir() -> Path:
+    """The shared evidence loaded at first start: PROXYVOTE_EVIDENCE_DIR, else the demo records."""
+    return Path(os.environ.get("PROXYVOTE_EVIDENCE_DIR") or repository_root() / "examples" / "evidence")
 
 
 def database_url() -> str:
@@ -30,6 +36,7 @@ class App:
     recommender: Recommender
     log: DecisionLog
     auth: Authenticator
+    evidence: EvidenceStore
 
     def close(self) -> None:
         self.store.close()
@@ -48,10 +55,13 @@ def build_app(url: str | None = None, policy_dir: Path | None = None) -> App:
     catalog = PolicyCatalog(store, taxonomy)
     catalog.seed_bundled(directory)
     recommender = Recommender(catalog, taxonomy)
+    evidence = EvidenceStore(store)
+    evidence.seed_shared(shared_evidence_dir())
     return App(
         store,
         catalog,
         recommender,
-        DecisionLog(recommender, catalog, store),
+        DecisionLog(recommender, catalog, store, evidence),
         Authenticator(store.tenant_for_key),
+        evidence,
     )

@@ -52,9 +52,18 @@ def _request(args):
     from .v1 import recommendation_service_pb2 as rs
 
     meeting = convert.meeting_from_json(_read(args.meeting), field=f"meeting ({args.meeting})")
-    evidence = []
-    for path in args.evidence or ():
-        evidence.extend(convert.evidence_file_from_json(_read(path), field=f"evidence ({path})").records)
+    paths = list(args.evidence or ())
+    if not args.server:
+        # In-process, the shared evidence set stands in for the server's store (which loads the same files).
+        from .app import shared_evidence_dir
+
+        paths += [str(p) for p in sorted(shared_evidence_dir().glob("*.json"))]
+    evidence, seen = [], set()
+    for path in paths:
+        for record in convert.evidence_file_from_json(_read(path), field=f"evidence ({path})").records:
+            if record.evidence_id not in seen:  # the first file naming a record wins
+                seen.add(record.evidence_id)
+                evidence.append(record)
     return rs.RecommendRequest(meeting=meeting, policy=args.policy, as_of=args.as_of or "", evidence=evidence)
 
 
@@ -135,8 +144,11 @@ def table(response) -> str:
     return "\n".join(lines)
 
 
-def _memo(args, request) -> bytes:
-    """The Markdown memo, rendered by the server with --server, else in-process."""
+def _memo(args, request, memo_format: str = "md", variant: str = "full") -> bytes:
+    """The memo, rendered by the server with --server, else in-process."""
+    from .memo import FORMATS as MEMO_FORMATS
+    from .memo import VARIANTS as MEMO_VARIANTS
+
     if args.server:
         from .v1 import memo_service_pb2, memo_service_pb2_grpc
 
@@ -147,6 +159,8 @@ def _memo(args, request) -> bytes:
                     policy=request.policy,
                     as_of=request.as_of,
                     evidence=request.evidence,
+                    format=MEMO_FORMATS[memo_format],
+                    variant=MEMO_VARIANTS[variant],
                 ),
                 timeout=60,
                 metadata=_auth(args),
@@ -161,18 +175,32 @@ def _memo(args, request) -> bytes:
         convert.evidence_from_proto(request.evidence),
         _today(),
     )
-    return MemoRenderer().render(decision)[0]
+    return MemoRenderer().render(decision, MEMO_FORMATS[memo_format], variant=MEMO_VARIANTS[variant])[0]
+
+
+def _write_stdout(content: bytes) -> None:
+    sys.stdout.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a text-only stream (e.g. captured): the text formats only reach here
+        sys.stdout.write(content.decode("utf-8"))
+        return
+    buffer.write(content)
+    buffer.flush()
 
 
 def cmd_memo(args) -> int:
-    content = _memo(args, _request(args))
+    if args.format == "pdf" and not args.output and sys.stdout.isatty():
+        raise CliError(
+            "a PDF is not for a terminal: write it to a file with --output FILE (or redirect stdout)"
+        )
+    content = _memo(args, _request(args), args.format, args.variant)
     if args.output:
         try:
             Path(args.output).write_bytes(content)
         except OSError as exc:
             raise CliError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
     else:
-        sys.stdout.write(content.decode("utf-8"))
+        _write_stdout(content)
     return 0
 
 
@@ -205,6 +233,33 @@ def cmd_db(args) -> int:
         print(f"database at {current_revision(store.engine) or 'nothing'} (head {head_revision()})")
     finally:
         store.close()
+    return 0
+
+
+def cmd_evidence_import(args) -> int:
+    """Into the shared set (the database directly), or with --server into the caller's own."""
+    if args.server:
+        from .v1 import evidence_service_pb2, evidence_service_pb2_grpc
+
+        records = []
+        for path in args.files:
+            records.extend(convert.evidence_file_from_json(_read(path), field=f"evidence ({path})").records)
+        with _channel(args.server) as channel:
+            reply = evidence_service_pb2_grpc.EvidenceServiceStub(channel).ImportEvidence(
+                evidence_service_pb2.ImportEvidenceRequest(records=records), timeout=60, metadata=_auth(args)
+            )
+        print(f"imported {reply.imported}, unchanged {reply.unchanged}")
+        return 0
+    from .app import build_app
+    from .store import SHARED
+
+    app = build_app(args.database_url or None, _policy_dir(args))
+    try:
+        for path in args.files:
+            added, unchanged = app.evidence.import_file(SHARED, Path(path))
+            print(f"{path}: imported {added}, unchanged {unchanged} (shared set)")
+    finally:
+        app.close()
     return 0
 
 
@@ -296,8 +351,15 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--format", choices=FORMATS, default="table")
     sp.set_defaults(func=cmd_recommend)
 
-    sp = sub.add_parser("memo", help="write the rationale memo (Markdown)")
+    sp = sub.add_parser("memo", help="write the rationale memo (Markdown, HTML or PDF)")
     meeting_args(sp)
+    sp.add_argument("--format", choices=("md", "html", "pdf"), default="md", help="default: md (Markdown)")
+    sp.add_argument(
+        "--variant",
+        choices=("full", "disclosure"),
+        default="full",
+        help="full: the internal memo (default); disclosure: the short public one",
+    )
     sp.add_argument("--output", "-o", help="file to write (default: standard output)")
     sp.set_defaults(func=cmd_memo)
 
@@ -324,6 +386,17 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("name")
     sp.add_argument("--database-url", help="default: DATABASE_URL or SQLite under ./var/")
     sp.set_defaults(func=cmd_tenant_create)
+
+    evidence = sub.add_parser("evidence", help="dated evidence records")
+    esub = evidence.add_subparsers(dest="evidence_command", required=True)
+    sp = esub.add_parser(
+        "import", help="import evidence files (data-format.md) into the shared set, or yours"
+    )
+    sp.add_argument("files", nargs="+")
+    sp.add_argument("--database-url", help="default: DATABASE_URL or SQLite under ./var/")
+    sp.add_argument("--server", help="import through the service at HOST:PORT, as your own records")
+    sp.add_argument("--api-key", help="with --server: the API key (default: PROXYVOTE_API_KEY)")
+    sp.set_defaults(func=cmd_evidence_import)
 
     policy = sub.add_parser("policy", help="list, validate and test policies")
     psub = policy.add_subparsers(dest="policy_command", required=True)

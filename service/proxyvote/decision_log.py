@@ -12,7 +12,8 @@ import datetime as dt
 from dataclasses import dataclass
 
 from . import ENGINE_VERSION, convert
-from .errors import NotFound
+from .errors import InvalidArgument, NotFound
+from .evidence_store import EvidenceStore
 from .model import MeetingDecision
 from .policy_catalog import PolicyCatalog
 from .recommender import Recommender
@@ -31,18 +32,44 @@ class Replay:
 
 
 class DecisionLog:
-    def __init__(self, recommender: Recommender, catalog: PolicyCatalog, store: Store):
+    def __init__(
+        self, recommender: Recommender, catalog: PolicyCatalog, store: Store, evidence: EvidenceStore
+    ):
         self.recommender = recommender
         self.catalog = catalog
         self.store = store
+        self.evidence = evidence
+
+    def effective_request(
+        self, tenant: str, request: rs.RecommendRequest, today: dt.date
+    ) -> rs.RecommendRequest:
+        """The request as it will be evaluated: as-of date filled in, and the stored evidence
+        about the issuer that was public on that date added to what the caller sent.
+
+        Storing this request is what makes a decision replayable: it holds every input.
+        A request that does not validate is returned as it is, to fail whole in the recommender.
+        """
+        try:
+            meeting = convert.meeting_from_proto(request.meeting) if request.HasField("meeting") else None
+            as_of = convert.parse_as_of(request.as_of) or today
+        except InvalidArgument:
+            return request
+        effective = rs.RecommendRequest()
+        effective.CopyFrom(request)
+        effective.as_of = as_of.isoformat()
+        if meeting is not None:
+            sent = {r.evidence_id for r in request.evidence}
+            effective.evidence.extend(
+                m for m in self.evidence.visible(tenant, meeting.issuer, as_of) if m.evidence_id not in sent
+            )
+        return effective
 
     def recommend(self, tenant: str, request: rs.RecommendRequest, today: dt.date) -> rs.RecommendResponse:
+        request = self.effective_request(tenant, request, today)
         decision = self.recommender.decide_request(request, today, tenant)
         response = convert.decision_to_proto(decision, request.request_id)
         entry = self.catalog.entry(tenant, f"{decision.policy.id}@{decision.policy.version}")
-        stored_request = rs.RecommendRequest()
-        stored_request.CopyFrom(request)
-        stored_request.as_of = decision.as_of.isoformat()
+        stored_request = request
         meeting = decision.meeting
         stored = self.store.append_decision(
             tenant,

@@ -24,8 +24,10 @@ class EvidenceView:
     as_of: dt.date
     # Visible records about the issuer, newest first.
     records: tuple[EvidenceRecord, ...]
-    # Whether any evidence about the issuer was supplied at all. Without it a
-    # question about controversies has no answer (unknown), not the answer "none".
+    # Whether anything at all was known about the issuer on the as-of date.
+    # Without it a question about controversies has no answer (unknown), not
+    # the answer "none". Judged as of the date too: a record published later
+    # must not even tell that the issuer is covered.
     covered: bool
 
     def select(
@@ -54,10 +56,9 @@ def _same_issuer(record: EvidenceRecord, issuer: Issuer) -> bool:
 
 def evidence_as_of(records, issuer: Issuer, as_of: dt.date) -> EvidenceView:
     """The records about ``issuer`` that were public on ``as_of``."""
-    about = [r for r in records if _same_issuer(r, issuer)]
     visible = sorted(
-        (r for r in about if r.published <= as_of),
+        (r for r in records if r.published <= as_of and _same_issuer(r, issuer)),
         key=lambda r: (r.published, r.evidence_id),
         reverse=True,
     )
-    return EvidenceView(as_of=as_of, records=tuple(visible), covered=bool(about))
+    return EvidenceView(as_of=as_of, records=tuple(visible), covered=bool(visible))

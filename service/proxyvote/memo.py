@@ -1,23 +1,51 @@
 """The memo renderer: decisions in, a document people read out.
 
-One Jinja environment, built once, with StrictUndefined so a missing field fails
-loudly instead of rendering blank. Text from callers (titles, names, evidence
-summaries) goes through the ``md`` filter, which makes Markdown syntax inert.
+One Jinja environment for the trusted templates, built once (per template
+folder), with StrictUndefined so a missing field fails loudly instead of
+rendering blank. Caller text (titles, names, evidence summaries, rationales)
+is never marked safe: the ``.html`` templates are autoescaped, and the Markdown
+ones pass it through the ``md`` filter, which makes Markdown syntax inert.
+
+Formats (``MemoFormat`` in memo_service.proto): Markdown, HTML (a
+self-contained page, inline CSS, no scripts) and PDF (that HTML printed by
+WeasyPrint, imported only when a PDF is asked for). Variants (``MemoVariant``):
+the full memo, and the short public disclosure.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import jinja2
 
 from .errors import FieldViolation, InvalidArgument
-from .model import MeetingDecision
+from .model import NO_RECOMMENDATION, REFER, MeetingDecision
 from .recommender import repository_root
 
 MARKDOWN = "text/markdown; charset=utf-8"
+HTML = "text/html; charset=utf-8"
+PDF = "application/pdf"
+
+# The enum numbers of memo_service.proto (tests check they match the stubs).
+FORMAT_UNSPECIFIED, FORMAT_MARKDOWN, FORMAT_HTML, FORMAT_PDF = 0, 1, 2, 3
+VARIANT_UNSPECIFIED, VARIANT_FULL, VARIANT_DISCLOSURE = 0, 1, 2
+FORMATS = {"md": FORMAT_MARKDOWN, "html": FORMAT_HTML, "pdf": FORMAT_PDF}
+VARIANTS = {"full": VARIANT_FULL, "disclosure": VARIANT_DISCLOSURE}
+
+# (format, variant) -> template; unspecified means Markdown and the full memo.
+_TEMPLATES = {
+    (FORMAT_MARKDOWN, VARIANT_FULL): "memo.md.j2",
+    (FORMAT_MARKDOWN, VARIANT_DISCLOSURE): "disclosure.md.j2",
+    (FORMAT_HTML, VARIANT_FULL): "memo.html.j2",
+    (FORMAT_HTML, VARIANT_DISCLOSURE): "disclosure.html.j2",
+}
+
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~!])")
+_EPOCH = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 def md(value: object) -> str:
@@ -26,22 +54,116 @@ def md(value: object) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
+def vote_label(value: object) -> str:
+    """``ONE_YEAR`` -> ``One year``; for readers rather than machines."""
+    text = str(value)
+    if text == NO_RECOMMENDATION:
+        return "No recommendation"
+    return text.replace("_", " ").capitalize()
+
+
+def http_url(value: object) -> str:
+    """The URL when it is http(s), else "" (no javascript:, data: or file: links)."""
+    text = str(value).strip()
+    try:
+        scheme = urlsplit(text).scheme.lower()
+    except ValueError:
+        return ""
+    return text if scheme in ("http", "https") else ""
+
+
+def check_options(memo_format: int, variant: int) -> tuple[int, int]:
+    """(format, variant) with the defaults filled in; InvalidArgument naming every unknown value."""
+    violations = []
+    if memo_format not in (FORMAT_UNSPECIFIED, FORMAT_MARKDOWN, FORMAT_HTML, FORMAT_PDF):
+        violations.append(FieldViolation("format", f"unsupported memo format {memo_format}"))
+    if variant not in (VARIANT_UNSPECIFIED, VARIANT_FULL, VARIANT_DISCLOSURE):
+        violations.append(FieldViolation("variant", f"unsupported memo variant {variant}"))
+    if violations:
+        raise InvalidArgument(violations)
+    return memo_format or FORMAT_MARKDOWN, variant or VARIANT_FULL
+
+
 def default_template_dir() -> Path:
     return repository_root() / "reports" / "templates"
 
 
+@functools.cache
+def _environment(template_dir: str) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(template_dir),
+        undefined=jinja2.StrictUndefined,
+        # "memo.html.j2" ends in ".j2": name the double extensions, or nothing is escaped.
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html", "htm", "xml", "html.j2", "htm.j2", "xml.j2"),
+            disabled_extensions=("md", "md.j2"),
+            default_for_string=True,
+            default=True,
+        ),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["md"] = md
+    env.filters["vote_label"] = vote_label
+    env.filters["http_url"] = http_url
+    return env
+
+
+def _when(override) -> dt.datetime:
+    created = getattr(override, "created_at", None)
+    if created is None:
+        return _EPOCH
+    return created if created.tzinfo else created.replace(tzinfo=dt.UTC)
+
+
+def _against_management(vote: str, board: str) -> bool:
+    # The engine's rule, applied to the vote actually cast (an analyst's, when overridden).
+    return vote != REFER and board != NO_RECOMMENDATION and vote != board
+
+
+def _no_external_resources(url: str, *args, **kwargs):
+    raise ValueError(f"memo PDFs load nothing from outside: {url[:80]}")
+
+
 class MemoRenderer:
     def __init__(self, template_dir: Path | None = None):
-        self._env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(template_dir or default_template_dir())),
-            undefined=jinja2.StrictUndefined,
-            autoescape=jinja2.select_autoescape(["html", "htm", "xml"]),
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=True,
+        self._env = _environment(str(Path(template_dir or default_template_dir()).resolve()))
+        self._templates = {key: self._env.get_template(name) for key, name in _TEMPLATES.items()}
+
+    def _context(self, decision: MeetingDecision, overrides, decision_id, replay_differs_from) -> dict:
+        items = {item.item_id: item for item in decision.meeting.items}
+        by_item: dict[str, list] = {}
+        for override in sorted(overrides, key=_when):  # stable: same time keeps the given order
+            by_item.setdefault(override.item_id, []).append(override)
+        rows = [(items[r.item_id], r) for r in decision.recommendations]
+        evidence = {e.evidence_id: e for e in decision.evidence}
+        footnotes = {
+            eid: n for n, eid in enumerate(sorted(evidence, key=lambda i: (evidence[i].published, i)), 1)
+        }
+        # What was cast: the latest override wins over the policy's vote.
+        cast = []
+        for item, r in rows:
+            latest = by_item[r.item_id][-1] if r.item_id in by_item else None
+            vote = latest.vote if latest else r.vote
+            reason = latest.reason if latest else r.rationale
+            cast.append((item, r, vote, _against_management(vote, r.board_recommendation), reason, latest))
+        return dict(
+            d=decision,
+            decision_id=decision_id,
+            overrides=by_item,
+            replay_differs_from=replay_differs_from,
+            rows=rows,
+            anchors={r.item_id: n for n, (_, r) in enumerate(rows, 1)},
+            evidence=evidence,
+            footnotes=footnotes,
+            against=[(i, r) for i, r in rows if r.against_management],
+            review=[(i, r) for i, r in rows if r.needs_review],
+            # The disclosure: votes against management first, then the rest, each in ballot order.
+            cast=[c for c in cast if c[3]] + [c for c in cast if not c[3]],
+            cast_against=[c for c in cast if c[3]],
+            cast_other=[c for c in cast if not c[3]],
         )
-        self._env.filters["md"] = md
-        self._markdown = self._env.get_template("memo.md.j2")
 
     def markdown(
         self,
@@ -49,39 +171,49 @@ class MemoRenderer:
         overrides=(),
         decision_id: str = "",
         replay_differs_from: str | None = None,
+        variant: int = VARIANT_FULL,
     ) -> str:
         """The memo; ``overrides`` are analysts' votes on items of a stored decision (latest wins)."""
-        items = {item.item_id: item for item in decision.meeting.items}
-        by_item: dict[str, list] = {}
-        for override in overrides:
-            by_item.setdefault(override.item_id, []).append(override)
-        rows = [(items[r.item_id], r) for r in decision.recommendations]
-        evidence = {e.evidence_id: e for e in decision.evidence}
-        footnotes = {
-            eid: n for n, eid in enumerate(sorted(evidence, key=lambda i: (evidence[i].published, i)), 1)
-        }
-        return self._markdown.render(
-            d=decision,
-            decision_id=decision_id,
-            overrides=by_item,
-            replay_differs_from=replay_differs_from,
-            rows=rows,
-            evidence=evidence,
-            footnotes=footnotes,
-            against=[(i, r) for i, r in rows if r.against_management],
-            review=[(i, r) for i, r in rows if r.needs_review],
-        )
+        return self._text(FORMAT_MARKDOWN, variant, decision, overrides, decision_id, replay_differs_from)
+
+    def html(
+        self,
+        decision: MeetingDecision,
+        overrides=(),
+        decision_id: str = "",
+        replay_differs_from: str | None = None,
+        variant: int = VARIANT_FULL,
+    ) -> str:
+        """The memo as one self-contained HTML page."""
+        return self._text(FORMAT_HTML, variant, decision, overrides, decision_id, replay_differs_from)
+
+    def _text(self, memo_format, variant, decision, overrides, decision_id, replay_differs_from) -> str:
+        memo_format, variant = check_options(memo_format, variant)
+        template = self._templates[(memo_format, variant)]
+        return template.render(self._context(decision, overrides, decision_id, replay_differs_from))
 
     def render(
         self,
         decision: MeetingDecision,
-        memo_format: int = 0,
+        memo_format: int = FORMAT_UNSPECIFIED,
         overrides=(),
         decision_id: str = "",
         replay_differs_from: str | None = None,
+        variant: int = VARIANT_UNSPECIFIED,
     ) -> tuple[bytes, str]:
-        """(content, content type). Format 0 or 1 is Markdown (memo_service.proto)."""
-        if memo_format not in (0, 1):
-            raise InvalidArgument([FieldViolation("format", f"unsupported memo format {memo_format}")])
-        text = self.markdown(decision, overrides, decision_id, replay_differs_from)
-        return text.encode("utf-8"), MARKDOWN
+        """(content, content type). Format 0 or 1 is Markdown, 2 HTML, 3 PDF (memo_service.proto)."""
+        memo_format, variant = check_options(memo_format, variant)
+        if memo_format == FORMAT_MARKDOWN:
+            text = self.markdown(decision, overrides, decision_id, replay_differs_from, variant)
+            return text.encode("utf-8"), MARKDOWN
+        page = self.html(decision, overrides, decision_id, replay_differs_from, variant)
+        if memo_format == FORMAT_HTML:
+            return page.encode("utf-8"), HTML
+        return pdf_from_html(page), PDF
+
+
+def pdf_from_html(page: str) -> bytes:
+    """The HTML memo printed to PDF; fetches nothing (the memo is self-contained)."""
+    import weasyprint  # lazily: it loads pango, which only the PDF path needs
+
+    return weasyprint.HTML(string=page, url_fetcher=_no_external_resources).write_pdf()

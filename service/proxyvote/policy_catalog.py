@@ -226,6 +226,7 @@ class PolicyCatalog:
                         policy.source,
                         Path(policy.filename).name,
                         parent_pk,
+                        allow_gap=True,
                     )
                     added.append(f"{policy.id}@{policy.version}")
                 elif existing.content_hash != policy.content_hash:

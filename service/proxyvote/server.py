@@ -17,11 +17,18 @@ from grpc_reflection.v1alpha import reflection
 from .app import App, build_app
 from .auth import AuthInterceptor
 from .memo import MemoRenderer
-from .servicers import DecisionServicer, MemoServicer, PolicyServicer, RecommendationServicer, utc_today
+from .servicers import (
+    DecisionServicer,
+    MemoServicer,
+    PolicyServicer,
+    RecommendationServicer,
+    utc_today,
+)
 from .transport import ServerTransport
 from .v1 import (
     decision_service_pb2,
     decision_service_pb2_grpc,
+    evidence_service_pb2,
     memo_service_pb2,
     memo_service_pb2_grpc,
     policy_service_pb2,
@@ -38,6 +45,7 @@ SERVICE_NAMES = (
     policy_service_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name,
     memo_service_pb2.DESCRIPTOR.services_by_name["MemoService"].full_name,
     decision_service_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name,
+    evidence_service_pb2.DESCRIPTOR.services_by_name["EvidenceService"].full_name,
 )
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 

@@ -9,15 +9,20 @@ from . import ENGINE_VERSION, convert
 from .auth import Authenticator
 from .decision_log import DecisionLog
 from .errors import FieldViolation, InvalidArgument, PolicyInvalid, ProxyvoteError
+from .evidence_store import EvidenceStore
 from .grpc_errors import code_of, field_violations, unary
-from .memo import MemoRenderer
+from .memo import MemoRenderer, check_options
+from .model import Issuer
 from .policy_catalog import CatalogEntry, PolicyCatalog
+from .policy_library import encode_offset, page_bounds
 from .store import SHARED
 from .v1 import (
     decision_service_pb2 as ds,
 )
 from .v1 import (
     decision_service_pb2_grpc,
+    evidence_service_pb2,
+    evidence_service_pb2_grpc,
     memo_service_pb2,
     memo_service_pb2_grpc,
     policy_pb2,
@@ -267,22 +272,61 @@ class MemoServicer(memo_service_pb2_grpc.MemoServiceServicer):
     @unary(memo_service_pb2.RenderMemoResponse)
     def RenderMemo(self, request, context):
         tenant = self._auth.tenant(context)
+        # Unknown enum values (a newer client's) are refused before anything is decided.
+        memo_format, variant = check_options(request.format, request.variant)
         if request.decision_id:
             # The stored decision, decided again from its stored inputs (a replay), with its overrides.
             replay = self._log.replay(tenant, request.decision_id)
             content, content_type = self._renderer.render(
                 replay.decision,
-                request.format,
+                memo_format,
                 replay.overrides,
                 request.decision_id,
                 None if replay.identical else replay.stored_engine_version,
+                variant=variant,
             )
             return memo_service_pb2.RenderMemoResponse(content=content, content_type=content_type)
         if not request.HasField("meeting"):
             raise InvalidArgument([FieldViolation("meeting", "is required (or a decision_id)")])
-        evidence = convert.evidence_from_proto(request.evidence)
-        decision = self._log.recommender.decide(
-            request.meeting, request.policy, request.as_of, evidence, self._today(), tenant
+        # Decided as Recommend decides (stored evidence as of the date included), but not stored.
+        recommend = rs.RecommendRequest(
+            meeting=request.meeting, policy=request.policy, as_of=request.as_of, evidence=request.evidence
         )
-        content, content_type = self._renderer.render(decision, request.format)
+        today = self._today()
+        decision = self._log.recommender.decide_request(
+            self._log.effective_request(tenant, recommend, today), today, tenant
+        )
+        content, content_type = self._renderer.render(decision, memo_format, variant=variant)
         return memo_service_pb2.RenderMemoResponse(content=content, content_type=content_type)
+
+
+class EvidenceServicer(evidence_service_pb2_grpc.EvidenceServiceServicer):
+    def __init__(self, evidence: EvidenceStore, auth: Authenticator, today: Clock = utc_today):
+        self._evidence = evidence
+        self._auth = auth
+        self._today = today
+
+    @unary(evidence_service_pb2.ImportEvidenceResponse)
+    def ImportEvidence(self, request, context):
+        tenant = self._auth.tenant(context)
+        if not request.records:
+            raise InvalidArgument([FieldViolation("records", "must hold at least one record")])
+        imported, unchanged = self._evidence.import_records(tenant, request.records)
+        return evidence_service_pb2.ImportEvidenceResponse(imported=imported, unchanged=unchanged)
+
+    @unary(evidence_service_pb2.ListEvidenceResponse)
+    def ListEvidence(self, request, context):
+        tenant = self._auth.tenant(context)
+        if not (request.issuer_ticker.strip() or request.issuer_name.strip()):
+            raise InvalidArgument([FieldViolation("issuer_ticker", "is required (or issuer_name)")])
+        as_of = convert.parse_as_of(request.as_of) or self._today()
+        issuer = Issuer(name=request.issuer_name, ticker=request.issuer_ticker)
+        records = self._evidence.visible(tenant, issuer, as_of)
+        start, size = page_bounds(request.page_size, request.page_token)
+        page = records[start : start + size]
+        end = start + len(page)
+        return evidence_service_pb2.ListEvidenceResponse(
+            records=page,
+            next_page_token=encode_offset(end) if end < len(records) else "",
+            as_of=as_of.isoformat(),
+        )

@@ -134,3 +134,38 @@ class Override(Base):
     reason: Mapped[str] = mapped_column(Text)
     analyst: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class EvidenceRow(Base):
+    """A dated evidence record. ``owner`` is a tenant id, or "" for the shared set.
+
+    Records are never changed: a correction is a new record with its own id.
+    """
+
+    __tablename__ = "evidence"
+    __table_args__ = (UniqueConstraint("owner", "evidence_id"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(40), index=True)
+    evidence_id: Mapped[str] = mapped_column(String(200))
+    issuer_name: Mapped[str] = mapped_column(String(4000))
+    issuer_ticker: Mapped[str] = mapped_column(String(40), index=True)
+    published: Mapped[dt.date] = mapped_column(Date)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    # The EvidenceRecord message, serialized deterministically.
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MemoTemplate(Base):
+    """A tenant's own memo template (checked before it is stored); the latest upload is used."""
+
+    __tablename__ = "memo_templates"
+    __table_args__ = (UniqueConstraint("owner", "name", "version"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(40), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

@@ -27,7 +27,9 @@ from .models import (
     ApiKey,
     BallotItemRecord,
     Decision,
+    EvidenceRow,
     MeetingRecord,
+    MemoTemplate,
     Override,
     PolicyVersion,
     Tenant,
@@ -299,6 +301,7 @@ class Store:
         source: str,
         filename: str,
         parent_pk: int | None,
+        allow_gap: bool = False,
     ) -> StoredPolicy:
         """Inserts ``version``, which must follow the latest stored one exactly.
 
@@ -312,7 +315,8 @@ class Store:
                         PolicyVersion.owner == owner, PolicyVersion.policy_id == policy_id
                     )
                 )
-                if (latest or 0) + 1 != version:
+                # Bundled files may skip retired versions (allow_gap); an update must follow exactly.
+                if version <= (latest or 0) or (not allow_gap and version != (latest or 0) + 1):
                     raise Aborted(
                         f"{policy_id} is at version {latest or 0}; version {version} would not follow it"
                     )
@@ -558,6 +562,88 @@ class Store:
             )
             for d in self.decisions(owner)
         )
+
+    # --- evidence -------------------------------------------------------------
+
+    def add_evidence(self, owner: str, records: list[dict]) -> tuple[int, int]:
+        """Stores records (dicts of evidence_id, issuer_name, issuer_ticker, published, body), all or none.
+
+        A record already stored with the same content is left alone; the same id
+        with other content is refused (a correction is a new record). Returns
+        (added, unchanged).
+        """
+        added = unchanged = 0
+        try:
+            with self.engine.begin() as connection:
+                for record in records:
+                    digest = hashlib.sha256(record["body"]).hexdigest()
+                    existing = connection.scalar(
+                        select(EvidenceRow.content_hash).where(
+                            EvidenceRow.owner == owner, EvidenceRow.evidence_id == record["evidence_id"]
+                        )
+                    )
+                    if existing == digest:
+                        unchanged += 1
+                        continue
+                    if existing is not None:
+                        raise AlreadyExists(
+                            "evidence record with other content",
+                            f"{record['evidence_id']} (a correction needs a new id)",
+                        )
+                    connection.execute(
+                        EvidenceRow.__table__.insert().values(
+                            owner=owner, content_hash=digest, created_at=_now(), **record
+                        )
+                    )
+                    added += 1
+        except IntegrityError as exc:
+            raise Aborted("evidence was imported concurrently; retry") from exc
+        return added, unchanged
+
+    def evidence_about(self, owners: tuple[str, ...], ticker: str, name: str) -> list[bytes]:
+        """Every stored record about an issuer (by ticker, or by name without one), of any date.
+
+        Callers pass them through ``evidence.evidence_as_of``, the one place that applies a date.
+        """
+        query = select(EvidenceRow.body).where(EvidenceRow.owner.in_(owners))
+        if ticker:
+            query = query.where(func.lower(EvidenceRow.issuer_ticker) == ticker.lower())
+        else:
+            query = query.where(func.lower(EvidenceRow.issuer_name) == name.lower())
+        with self.engine.connect() as connection:
+            return list(connection.scalars(query.order_by(EvidenceRow.published, EvidenceRow.evidence_id)))
+
+    # --- tenants' memo templates -----------------------------------------------
+
+    def add_memo_template(self, owner: str, name: str, source: str) -> int:
+        """Stores a new version of the owner's template ``name``; returns its version."""
+        for _ in range(_CHAIN_RETRIES):
+            try:
+                with self.engine.begin() as connection:
+                    latest = connection.scalar(
+                        select(func.max(MemoTemplate.version)).where(
+                            MemoTemplate.owner == owner, MemoTemplate.name == name
+                        )
+                    )
+                    version = (latest or 0) + 1
+                    connection.execute(
+                        MemoTemplate.__table__.insert().values(
+                            owner=owner, name=name, version=version, source=source, created_at=_now()
+                        )
+                    )
+                return version
+            except IntegrityError:
+                continue
+        raise Aborted(f"template {name} is being uploaded concurrently; retry")
+
+    def memo_template(self, owner: str, name: str) -> str | None:
+        with self.engine.connect() as connection:
+            return connection.scalar(
+                select(MemoTemplate.source)
+                .where(MemoTemplate.owner == owner, MemoTemplate.name == name)
+                .order_by(MemoTemplate.version.desc())
+                .limit(1)
+            )
 
     # --- overrides ------------------------------------------------------------
 

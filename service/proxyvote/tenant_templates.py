@@ -1,0 +1,130 @@
+"""Tenants' own memo templates: checked at upload, rendered in a sandbox with limits.
+
+A template runs in Jinja's ``SandboxedEnvironment`` with autoescaping, sees only
+plain data (dicts, lists, strings, numbers), and is rendered in a separate
+process that is stopped when it runs past its time limit or writes past its
+size limit. Uploads are checked before they are stored: a template that does
+not parse, reaches for an underscore attribute (``__class__``, ``_private``),
+or loads other templates is rejected then, with its line, not at render time.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+from dataclasses import dataclass
+
+from jinja2 import TemplateSyntaxError, nodes
+from jinja2.sandbox import SandboxedEnvironment
+
+from .errors import FieldViolation, InvalidArgument
+
+MAX_SOURCE_BYTES = 200_000
+RENDER_SECONDS = 5.0
+MAX_OUTPUT_BYTES = 5_000_000
+_MAX_REPEAT = 100_000  # the longest string `*` may build
+
+
+class TemplateRejected(InvalidArgument):
+    pass
+
+
+class _Sandbox(SandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context, operator, left, right):
+        if operator == "**" and isinstance(right, int) and right > 64:
+            raise OverflowError("exponent too large in a memo template")
+        if operator == "*" and any(isinstance(x, (str, list)) for x in (left, right)):
+            count = right if isinstance(right, int) else left if isinstance(left, int) else 0
+            if count > _MAX_REPEAT:
+                raise OverflowError("repetition too large in a memo template")
+        return super().call_binop(context, operator, left, right)
+
+
+def _environment() -> SandboxedEnvironment:
+    return _Sandbox(autoescape=True, loader=None)
+
+
+def check_template(source: str, field: str = "source") -> None:
+    """Raises TemplateRejected (INVALID_ARGUMENT) naming the line of every problem found."""
+    if len(source.encode("utf-8", "surrogatepass")) > MAX_SOURCE_BYTES:
+        raise TemplateRejected([FieldViolation(field, f"is larger than {MAX_SOURCE_BYTES} bytes")])
+    environment = _environment()
+    try:
+        tree = environment.parse(source)
+    except TemplateSyntaxError as exc:
+        raise TemplateRejected([FieldViolation(field, f"line {exc.lineno}: {exc.message}")]) from exc
+    problems = []
+    for node in tree.find_all(
+        (
+            nodes.Getattr,
+            nodes.Getitem,
+            nodes.Name,
+            nodes.Import,
+            nodes.FromImport,
+            nodes.Include,
+            nodes.Extends,
+        )
+    ):
+        line = getattr(node, "lineno", 0)
+        if isinstance(node, (nodes.Import, nodes.FromImport, nodes.Include, nodes.Extends)):
+            problems.append(f"line {line}: templates may not load other templates")
+        elif isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
+            problems.append(f"line {line}: {node.attr!r} is not reachable from a memo template")
+        elif (
+            isinstance(node, nodes.Getitem)
+            and isinstance(node.arg, nodes.Const)
+            and isinstance(node.arg.value, str)
+            and node.arg.value.startswith("_")
+        ):
+            problems.append(f"line {line}: {node.arg.value!r} is not reachable from a memo template")
+        elif isinstance(node, nodes.Name) and node.name.startswith("_"):
+            problems.append(f"line {line}: {node.name!r} is not reachable from a memo template")
+    if problems:
+        raise TemplateRejected([FieldViolation(field, p) for p in problems])
+
+
+@dataclass(frozen=True)
+class RenderFailed(Exception):
+    reason: str
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+def _render_in_child(source: str, context: dict, max_bytes: int, out: multiprocessing.Queue) -> None:
+    try:
+        template = _environment().from_string(source)
+        pieces, size = [], 0
+        for piece in template.generate(**context):
+            size += len(piece)
+            if size > max_bytes:
+                out.put(("error", f"the memo grew past {max_bytes} characters"))
+                return
+            pieces.append(piece)
+        out.put(("ok", "".join(pieces)))
+    except Exception as exc:  # the template's own errors, reported to the caller
+        out.put(("error", f"{type(exc).__name__}: {exc}"[:500]))
+
+
+def render_template(
+    source: str, context: dict, seconds: float = RENDER_SECONDS, max_bytes: int = MAX_OUTPUT_BYTES
+) -> str:
+    """Renders a checked template with plain-data ``context`` in a child process, within limits."""
+    check_template(source)
+    spawn = multiprocessing.get_context("spawn")  # no fork: the caller may be a threaded server
+    out = spawn.Queue()
+    child = spawn.Process(target=_render_in_child, args=(source, context, max_bytes, out), daemon=True)
+    child.start()
+    try:
+        status, value = out.get(timeout=seconds)
+    except queue.Empty:
+        raise RenderFailed(f"the memo template ran past its {seconds:.0f} s limit") from None
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join(timeout=5)
+    if status != "ok":
+        raise RenderFailed(f"the memo template failed: {value}")
+    return value
