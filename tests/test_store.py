@@ -306,3 +306,48 @@ def test_the_memo_of_a_stored_decision_shows_the_policy_vote_and_the_override(ap
         "**Analyst override**: ABSTAIN instead of FOR, by a.analyst" in text
         and "committed to a review" in text
     )
+
+
+def test_a_tenant_template_is_checked_at_upload_and_renders_in_the_sandbox(app):
+    from proxyvote.v1 import memo_service_pb2 as ms
+
+    _, key = app.store.create_tenant("designers")
+    server = servicers_under_test(app)
+    for bad in ("{{ meeting.__class__.__mro__ }}", "{% for x in items %}"):
+        _, code, details, trailing = call(
+            server,
+            "MemoService/UploadMemoTemplate",
+            ms.UploadMemoTemplateRequest(name="house", source=bad),
+            key,
+        )
+        assert code is grpc.StatusCode.INVALID_ARGUMENT and "line 1" in details, details
+    assert app.store.memo_template(app.store.tenant_for_key(key), "house") is None  # nothing stored
+    good = (
+        "<h1>{{ meeting.issuer.name }}</h1>"
+        "{% for i in items %}<p>{{ i.number }} {{ i.title }}: {{ i.vote }}</p>{% endfor %}"
+    )
+    made, code, _, _ = call(
+        server, "MemoService/UploadMemoTemplate", ms.UploadMemoTemplateRequest(name="house", source=good), key
+    )
+    assert code is grpc.StatusCode.OK and made.version == 1
+    meeting = meeting_message()
+    meeting.items[0].title = "<script>alert(1)</script>"
+    memo, code, details, _ = call(
+        server,
+        "MemoService/RenderMemo",
+        ms.RenderMemoRequest(
+            meeting=meeting, policy="human-rights-esg", as_of="2020-05-20", template="house"
+        ),
+        key,
+    )
+    assert code is grpc.StatusCode.OK, details
+    html = memo.content.decode()
+    assert memo.content_type.startswith("text/html") and html.startswith("<h1>Amazon.com, Inc.</h1>")
+    assert "&lt;script&gt;" in html and "<script>" not in html
+    _, code, _, _ = call(
+        server,
+        "MemoService/RenderMemo",
+        ms.RenderMemoRequest(meeting=meeting, policy="human-rights-esg", template="other"),
+        key,
+    )
+    assert code is grpc.StatusCode.NOT_FOUND

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 
 from . import ENGINE_VERSION, convert
 from .auth import Authenticator
 from .decision_log import DecisionLog
-from .errors import FieldViolation, InvalidArgument, PolicyInvalid, ProxyvoteError
+from .errors import FieldViolation, InvalidArgument, NotFound, PolicyInvalid, ProxyvoteError
 from .evidence_store import EvidenceStore
 from .grpc_errors import code_of, field_violations, unary
 from .memo import MemoRenderer, check_options
@@ -16,6 +17,7 @@ from .model import Issuer
 from .policy_catalog import CatalogEntry, PolicyCatalog
 from .policy_library import encode_offset, page_bounds
 from .store import SHARED
+from .tenant_templates import RenderFailed, check_template, memo_context, render_template
 from .v1 import (
     decision_service_pb2 as ds,
 )
@@ -274,30 +276,55 @@ class MemoServicer(memo_service_pb2_grpc.MemoServiceServicer):
         tenant = self._auth.tenant(context)
         # Unknown enum values (a newer client's) are refused before anything is decided.
         memo_format, variant = check_options(request.format, request.variant)
+        source = None
+        if request.template:
+            source = self._log.store.memo_template(tenant, request.template)
+            if source is None:
+                raise NotFound("memo template", request.template)
+        overrides, decision_id, differs = (), "", None
         if request.decision_id:
             # The stored decision, decided again from its stored inputs (a replay), with its overrides.
             replay = self._log.replay(tenant, request.decision_id)
-            content, content_type = self._renderer.render(
-                replay.decision,
-                memo_format,
-                replay.overrides,
-                request.decision_id,
-                None if replay.identical else replay.stored_engine_version,
-                variant=variant,
+            decision, overrides, decision_id = replay.decision, replay.overrides, request.decision_id
+            differs = None if replay.identical else replay.stored_engine_version
+        else:
+            if not request.HasField("meeting"):
+                raise InvalidArgument([FieldViolation("meeting", "is required (or a decision_id)")])
+            # Decided as Recommend decides (stored evidence as of the date included), but not stored.
+            recommend = rs.RecommendRequest(
+                meeting=request.meeting, policy=request.policy, as_of=request.as_of, evidence=request.evidence
             )
-            return memo_service_pb2.RenderMemoResponse(content=content, content_type=content_type)
-        if not request.HasField("meeting"):
-            raise InvalidArgument([FieldViolation("meeting", "is required (or a decision_id)")])
-        # Decided as Recommend decides (stored evidence as of the date included), but not stored.
-        recommend = rs.RecommendRequest(
-            meeting=request.meeting, policy=request.policy, as_of=request.as_of, evidence=request.evidence
+            today = self._today()
+            decision = self._log.recommender.decide_request(
+                self._log.effective_request(tenant, recommend, today), today, tenant
+            )
+        if source is not None:
+            try:
+                html = render_template(source, memo_context(decision, overrides, decision_id))
+            except RenderFailed as exc:
+                raise InvalidArgument([FieldViolation("template", str(exc))]) from exc
+            return memo_service_pb2.RenderMemoResponse(content=html.encode("utf-8"), content_type=HTML_TYPE)
+        content, content_type = self._renderer.render(
+            decision, memo_format, overrides, decision_id, differs, variant=variant
         )
-        today = self._today()
-        decision = self._log.recommender.decide_request(
-            self._log.effective_request(tenant, recommend, today), today, tenant
-        )
-        content, content_type = self._renderer.render(decision, memo_format, variant=variant)
         return memo_service_pb2.RenderMemoResponse(content=content, content_type=content_type)
+
+    @unary(memo_service_pb2.UploadMemoTemplateResponse)
+    def UploadMemoTemplate(self, request, context):
+        tenant = self._auth.tenant(context)
+        if not _TEMPLATE_NAME.fullmatch(request.name):
+            raise InvalidArgument(
+                [FieldViolation("name", "must be 1 to 100 lower-case letters, digits or dashes")]
+            )
+        if not request.source.strip():
+            raise InvalidArgument([FieldViolation("source", "is required: a Jinja template")])
+        check_template(request.source)
+        version = self._log.store.add_memo_template(tenant, request.name, request.source)
+        return memo_service_pb2.UploadMemoTemplateResponse(name=request.name, version=version)
+
+
+_TEMPLATE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
+HTML_TYPE = "text/html; charset=utf-8"
 
 
 class EvidenceServicer(evidence_service_pb2_grpc.EvidenceServiceServicer):

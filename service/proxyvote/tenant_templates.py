@@ -128,3 +128,66 @@ def render_template(
     if status != "ok":
         raise RenderFailed(f"the memo template failed: {value}")
     return value
+
+
+def memo_context(decision, overrides=(), decision_id: str = "") -> dict:
+    """What a tenant's template sees: plain data only (no objects, so no methods to reach)."""
+    items = {item.item_id: item for item in decision.meeting.items}
+    latest = {}
+    for override in sorted(overrides, key=lambda o: o.created_at):
+        latest[override.item_id] = override
+    evidence = {e.evidence_id: e for e in decision.evidence}
+    rows = []
+    for r in decision.recommendations:
+        item = items[r.item_id]
+        override = latest.get(r.item_id)
+        rows.append(
+            {
+                "item_id": r.item_id,
+                "number": item.number or r.item_id,
+                "title": item.title,
+                "proponent": item.proponent_kind,
+                "proponent_name": item.proponent_name,
+                "board_recommendation": r.board_recommendation,
+                "vote": r.vote,
+                "against_management": r.against_management,
+                "needs_review": r.needs_review,
+                "review_reason": r.review_reason,
+                "rationale": r.rationale,
+                "rule_id": r.rule_id,
+                "strength": r.strength,
+                "npx_categories": list(r.classification.npx_categories),
+                "topic": r.classification.topic,
+                "cited": [
+                    {
+                        "evidence_id": e.evidence_id,
+                        "summary": e.summary,
+                        "published": e.published.isoformat(),
+                        "kind": e.kind,
+                        "status": e.status,
+                        "publishers": [s.publisher for s in e.sources],
+                    }
+                    for e in (evidence[i] for i in r.cited_evidence_ids if i in evidence)
+                ],
+                "override": None
+                if override is None
+                else {"vote": override.vote, "reason": override.reason, "analyst": override.analyst},
+            }
+        )
+    issuer = decision.meeting.issuer
+    return {
+        "meeting": {
+            "meeting_id": decision.meeting.meeting_id,
+            "meeting_date": decision.meeting.meeting_date.isoformat(),
+            "meeting_type": decision.meeting.meeting_type,
+            "issuer": {"name": issuer.name, "ticker": issuer.ticker, "country": issuer.country},
+        },
+        "policy": {
+            "id": decision.policy.id,
+            "version": decision.policy.version,
+            "hash": decision.policy.content_hash,
+        },
+        "as_of": decision.as_of.isoformat(),
+        "decision_id": decision_id,
+        "items": rows,
+    }
