@@ -110,8 +110,14 @@ def servicers_under_test(app):
     """Every servicer of ``app`` behind grpc_testing (no interceptor: servicers authenticate too)."""
     import grpc_testing
     from proxyvote.memo import MemoRenderer
-    from proxyvote.servicers import DecisionServicer, MemoServicer, PolicyServicer, RecommendationServicer
-    from proxyvote.v1 import decision_service_pb2, memo_service_pb2, policy_service_pb2
+    from proxyvote.servicers import (
+        DecisionServicer,
+        EvidenceServicer,
+        MemoServicer,
+        PolicyServicer,
+        RecommendationServicer,
+    )
+    from proxyvote.v1 import decision_service_pb2, evidence_service_pb2, memo_service_pb2, policy_service_pb2
     from proxyvote.v1 import recommendation_service_pb2 as rs
 
     return grpc_testing.server_from_dictionary(
@@ -127,6 +133,9 @@ def servicers_under_test(app):
             ),
             decision_service_pb2.DESCRIPTOR.services_by_name["DecisionService"]: DecisionServicer(
                 app.log, app.auth
+            ),
+            evidence_service_pb2.DESCRIPTOR.services_by_name["EvidenceService"]: EvidenceServicer(
+                app.evidence, app.auth, lambda: TODAY
             ),
         },
         grpc_testing.strict_real_time(),

@@ -351,3 +351,77 @@ def test_a_tenant_template_is_checked_at_upload_and_renders_in_the_sandbox(app):
         key,
     )
     assert code is grpc.StatusCode.NOT_FOUND
+
+
+def test_evidence_is_imported_per_tenant_and_listed_as_of_a_date(app):
+    from proxyvote.v1 import evidence_pb2
+    from proxyvote.v1 import evidence_service_pb2 as es
+
+    _, key = app.store.create_tenant("researchers")
+    _, other = app.store.create_tenant("others")
+    server = servicers_under_test(app)
+    mine = evidence_pb2.EvidenceRecord(
+        evidence_id="own-2020-01",
+        issuer=evidence_pb2.EvidenceIssuer(name="Amazon.com, Inc.", ticker="AMZN"),
+        published="2020-01-15",
+        topics=["worker_safety"],
+        kind=enums_pb2.CONTROVERSY,
+        status=enums_pb2.REPORTED,
+        summary="Our own research note.",
+    )
+    made, code, details, _ = call(
+        server, "EvidenceService/ImportEvidence", es.ImportEvidenceRequest(records=[mine]), key
+    )
+    assert code is grpc.StatusCode.OK and made.imported == 1, details
+    again, _, _, _ = call(
+        server, "EvidenceService/ImportEvidence", es.ImportEvidenceRequest(records=[mine]), key
+    )
+    assert (again.imported, again.unchanged) == (0, 1)
+    changed = evidence_pb2.EvidenceRecord()
+    changed.CopyFrom(mine)
+    changed.summary = "Edited."
+    assert call(server, "EvidenceService/ImportEvidence", es.ImportEvidenceRequest(records=[changed]), key)[
+        1
+    ] is (grpc.StatusCode.ALREADY_EXISTS)
+    bad = evidence_pb2.EvidenceRecord(evidence_id="x", issuer=mine.issuer, kind=enums_pb2.CONTROVERSY)
+    _, code, _, trailing = call(
+        server, "EvidenceService/ImportEvidence", es.ImportEvidenceRequest(records=[bad]), key
+    )
+    assert code is grpc.StatusCode.INVALID_ARGUMENT
+
+    def listed(as_of, who):
+        reply, code, details, _ = call(
+            server,
+            "EvidenceService/ListEvidence",
+            es.ListEvidenceRequest(issuer_ticker="AMZN", as_of=as_of),
+            who,
+        )
+        assert code is grpc.StatusCode.OK, details
+        return [r.evidence_id for r in reply.records]
+
+    assert "own-2020-01" in listed("2020-05-20", key) and "own-2020-01" not in listed("2020-05-20", other)
+    assert "amzn-2019-07-palantir-ice-hosting" in listed("2020-05-20", other)  # the shared set
+    assert "own-2020-01" not in listed("2019-12-31", key)
+    assert all(i != "amzn-2024-06-visionlabs-allegation" for i in listed("2020-05-20", key))
+
+
+def test_a_stored_decision_holds_the_stored_evidence_it_saw_and_nothing_later(app):
+    _, key = app.store.create_tenant("pit")
+    server = servicers_under_test(app)
+    request = rs.RecommendRequest(meeting=meeting_message(), policy="human-rights-esg", as_of="2020-05-20")
+    decided, code, _, _ = call(server, "RecommendationService/Recommend", request, key)
+    assert code is grpc.StatusCode.OK
+    item6 = next(r for r in decided.recommendations if r.item_id == "6")
+    assert item6.strength == "strong" and "amzn-2019-07-palantir-ice-hosting" in item6.cited_evidence_ids
+    got, _, _, _ = call(
+        server, "DecisionService/GetDecision", ds.GetDecisionRequest(decision_id=decided.decision_id), key
+    )
+    seen = {r.evidence_id: r.published for r in got.decision.request.evidence}
+    assert seen and all(published <= "2020-05-20" for published in seen.values())
+    replay, _, _, _ = call(
+        server,
+        "DecisionService/ReplayDecision",
+        ds.ReplayDecisionRequest(decision_id=decided.decision_id),
+        key,
+    )
+    assert replay.identical
