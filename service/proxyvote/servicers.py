@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from collections.abc import Callable
 
-from . import ENGINE_VERSION, convert
+from . import ENGINE_VERSION, convert, memo
 from .auth import Authenticator
 from .decision_log import DecisionLog
 from .errors import FieldViolation, InvalidArgument, NotFound, PolicyInvalid, ProxyvoteError
@@ -303,7 +303,7 @@ class MemoServicer(memo_service_pb2_grpc.MemoServiceServicer):
                 html = render_template(source, memo_context(decision, overrides, decision_id))
             except RenderFailed as exc:
                 raise InvalidArgument([FieldViolation("template", str(exc))]) from exc
-            return memo_service_pb2.RenderMemoResponse(content=html.encode("utf-8"), content_type=HTML_TYPE)
+            return memo_service_pb2.RenderMemoResponse(content=html.encode("utf-8"), content_type=memo.HTML)
         content, content_type = self._renderer.render(
             decision, memo_format, overrides, decision_id, differs, variant=variant
         )
@@ -324,7 +324,6 @@ class MemoServicer(memo_service_pb2_grpc.MemoServiceServicer):
 
 
 _TEMPLATE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
-HTML_TYPE = "text/html; charset=utf-8"
 
 
 class EvidenceServicer(evidence_service_pb2_grpc.EvidenceServiceServicer):
