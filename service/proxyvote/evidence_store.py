@@ -7,6 +7,7 @@ this module only fetches every record about an issuer and hands them over.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 from . import convert
@@ -15,10 +16,16 @@ from .model import EvidenceRecord, Issuer
 from .store import SHARED, Store
 from .v1 import evidence_pb2
 
+# How long this process reuses what the store holds about an issuer: records
+# another replica imports are seen within this time; this process's own imports
+# at once. Only what is stored is cached: the as-of date is applied afterwards.
+STORED_TTL = 1.0
+
 
 class EvidenceStore:
     def __init__(self, store: Store):
         self.store = store
+        self._about: dict[tuple[str, str, str], tuple[float, tuple]] = {}
 
     @staticmethod
     def owners(tenant: str) -> tuple[str, ...]:
@@ -37,7 +44,10 @@ class EvidenceStore:
             }
             for record, message in zip(records, messages, strict=True)
         ]
-        return self.store.add_evidence(owner, rows)
+        try:
+            return self.store.add_evidence(owner, rows)
+        finally:
+            self._about.clear()
 
     def import_file(self, owner: str, path: Path) -> tuple[int, int]:
         data = convert.evidence_file_from_json(path.read_text(encoding="utf-8"), field=str(path))
@@ -50,12 +60,20 @@ class EvidenceStore:
             added += self.import_file(SHARED, path)[0]
         return added
 
-    def about(self, tenant: str, issuer: Issuer) -> list[evidence_pb2.EvidenceRecord]:
+    def about(self, tenant: str, issuer: Issuer) -> tuple[evidence_pb2.EvidenceRecord, ...]:
         """Every stored record about the issuer, of any date, as messages."""
-        return [
+        key = (tenant, issuer.ticker.casefold(), issuer.name.casefold())
+        cached = self._about.get(key)
+        if cached is not None and time.monotonic() - cached[0] < STORED_TTL:
+            return cached[1]
+        messages = tuple(
             evidence_pb2.EvidenceRecord.FromString(body)
             for body in self.store.evidence_about(self.owners(tenant), issuer.ticker, issuer.name)
-        ]
+        )
+        if len(self._about) >= 10_000:
+            self._about.clear()
+        self._about[key] = (time.monotonic(), messages)
+        return messages
 
     def visible(self, tenant: str, issuer: Issuer, as_of: dt.date) -> list[evidence_pb2.EvidenceRecord]:
         """The stored records public on ``as_of``, newest first (through evidence_as_of)."""
