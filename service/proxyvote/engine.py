@@ -258,7 +258,8 @@ def _cast(vote: str, item: BallotItem) -> tuple[str | None, str]:
     return None, f"{vote} is not an option on the card"
 
 
-def _against_management(vote: str, board: str) -> bool:
+def against_management(vote: str, board: str) -> bool:
+    """A vote is against management when the board recommended something else."""
     return vote != REFER and board != NO_RECOMMENDATION and vote != board
 
 
@@ -401,7 +402,7 @@ def _outcome(item, c, vote, rule_id, rationale, strength, trace, cited) -> Outco
         strength=strength,
         trace=tuple(trace),
         cited=cited,
-        against_management=_against_management(vote, item.board_recommendation),
+        against_management=against_management(vote, item.board_recommendation),
         review_reason=" ".join(reasons),
     )
 

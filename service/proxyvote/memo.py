@@ -22,8 +22,9 @@ from urllib.parse import urlsplit
 
 import jinja2
 
+from .engine import against_management
 from .errors import FieldViolation, InvalidArgument
-from .model import NO_RECOMMENDATION, REFER, MeetingDecision
+from .model import NO_RECOMMENDATION, MeetingDecision
 from .recommender import repository_root
 
 MARKDOWN = "text/markdown; charset=utf-8"
@@ -117,11 +118,6 @@ def _when(override) -> dt.datetime:
     return created if created.tzinfo else created.replace(tzinfo=dt.UTC)
 
 
-def _against_management(vote: str, board: str) -> bool:
-    # The engine's rule, applied to the vote actually cast (an analyst's, when overridden).
-    return vote != REFER and board != NO_RECOMMENDATION and vote != board
-
-
 def _no_external_resources(url: str, *args, **kwargs):
     raise ValueError(f"memo PDFs load nothing from outside: {url[:80]}")
 
@@ -147,7 +143,7 @@ class MemoRenderer:
             latest = by_item[r.item_id][-1] if r.item_id in by_item else None
             vote = latest.vote if latest else r.vote
             reason = latest.reason if latest else r.rationale
-            cast.append((item, r, vote, _against_management(vote, r.board_recommendation), reason, latest))
+            cast.append((item, r, vote, against_management(vote, r.board_recommendation), reason, latest))
         return dict(
             d=decision,
             decision_id=decision_id,
