@@ -19,18 +19,40 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+    _run(command.upgrade, url, revision)
 
 
 def downgrade(url: str, revision: str = "base") -> None:
-    command.downgrade(alembic_config(url), revision)
+    _run(command.downgrade, url, revision)
+
+
+def _run(step, url: str, revision: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
+    from ..errors import Unavailable
+
+    try:
+        step(alembic_config(url), revision)
+    except OperationalError as exc:
+        where = make_url(url).render_as_string(hide_password=True)
+        raise Unavailable(f"{where}: {str(exc.orig).splitlines()[0]}") from exc
 
 
 def current_revision(engine) -> str | None:
+    """The database's Alembic revision; Unavailable (one line) when it cannot be reached."""
     from alembic.runtime.migration import MigrationContext
+    from sqlalchemy.exc import OperationalError
 
-    with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+    from ..errors import Unavailable
+
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    except OperationalError as exc:
+        raise Unavailable(
+            f"{engine.url.render_as_string(hide_password=True)}: {str(exc.orig).splitlines()[0]}"
+        ) from exc
 
 
 def head_revision() -> str:
