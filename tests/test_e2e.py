@@ -251,3 +251,11 @@ def test_cli_memo_is_the_same_in_process_and_through_the_server(served):
     local, remote = cli(*args), cli(*args, "--server", served[0], env=served[3])
     assert local.returncode == remote.returncode == 0, local.stderr + remote.stderr
     assert local.stdout == remote.stdout and local.stdout.startswith("# Voting memo: Amazon.com")
+
+
+def test_an_unreachable_database_is_a_one_line_error(tmp_path):
+    env = dict(os.environ, DATABASE_URL=f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none")
+    for args in (["db", "upgrade"], ["tenant", "create", "x"]):
+        result = cli(*args, env=env)
+        assert result.returncode == 2 and result.stderr.startswith("error: unavailable:"), result.stderr
+        assert result.stderr.count("\n") == 1
