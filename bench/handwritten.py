@@ -170,11 +170,11 @@ def _citation(r) -> str:
     if r.status == "DISPUTED":
         status = ", disputed"
     elif r.status == "COMPANY_STATEMENT":
-        status = ", company statement"
+        status = ", the company's statement"
     else:
         status = ""
-    kind = " (allegation)" if r.kind == "ALLEGATION" else ""
-    return f"{r.evidence_id}{kind} ({publisher}, {r.published.isoformat()}{status})"
+    kind = ", an allegation" if r.kind == "ALLEGATION" else ""
+    return f"{publisher}, {r.published.isoformat()}{kind}{status}"
 
 
 def _with_strength(item, vote, rule_id, why, strong_why, records) -> Decision:

@@ -116,7 +116,7 @@ def test_a_rule_cites_exactly_the_records_its_conditions_used(recommender):
     r = decide(recommender, policy, meeting(item(FR_STUDY)), records=records).recommendations[0]
     assert (r.vote, r.rule_id) == ("FOR", "needs-controversy")
     assert r.cited_evidence_ids == ("recent",)
-    assert "recent (Example Wire, 2023-09-01)" in r.rationale
+    assert "Controversies: Example Wire, 2023-09-01" in r.rationale
     values = dict(r.trace[0].conditions[0].values)
     assert values["evidence_used"] == '["recent"]'
     assert "facial_recognition" in values["item.topics"]

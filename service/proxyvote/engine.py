@@ -264,10 +264,16 @@ def against_management(vote: str, board: str) -> bool:
 
 
 def _citation(record: EvidenceRecord) -> str:
+    """How a rationale names a record: publisher and date, as a reader would cite it.
+
+    The record's id stays in the decision's cited_evidence_ids and the memo's footnotes.
+    """
     publisher = record.sources[0].publisher if record.sources else "unattributed"
-    status = {"DISPUTED": ", disputed", "COMPANY_STATEMENT": ", company statement"}.get(record.status, "")
-    kind = " (allegation)" if record.kind == "ALLEGATION" else ""
-    return f"{record.evidence_id}{kind} ({publisher}, {record.published.isoformat()}{status})"
+    status = {"DISPUTED": ", disputed", "COMPANY_STATEMENT": ", the company's statement"}.get(
+        record.status, ""
+    )
+    kind = ", an allegation" if record.kind == "ALLEGATION" else ""
+    return f"{publisher}, {record.published.isoformat()}{kind}{status}"
 
 
 def _rationale(
