@@ -11,9 +11,8 @@ from .decision_log import DecisionLog
 from .errors import ProxyvoteError
 from .evidence_store import EvidenceStore
 from .policy_catalog import PolicyCatalog
-from .recommender import Recommender, default_policy_dir, repository_root
+from .recommender import Recommender, default_policy_dir, load_taxonomy, repository_root
 from .store import DEFAULT_SQLITE_URL, Store, current_revision, head_revision, open_store
-from .taxonomy import parse_taxonomy
 
 
 class NotMigrated(ProxyvoteError):
@@ -50,8 +49,7 @@ def build_app(url: str | None = None, policy_dir: Path | None = None) -> App:
         store.close()
         raise NotMigrated(f"at {current or 'nothing'}, needs {head}")
     directory = Path(policy_dir or default_policy_dir())
-    taxonomy_path = directory / "taxonomy.yaml"
-    taxonomy = parse_taxonomy(taxonomy_path.read_text(encoding="utf-8"), str(taxonomy_path))
+    taxonomy = load_taxonomy(directory)
     catalog = PolicyCatalog(store, taxonomy)
     catalog.seed_bundled(directory)
     recommender = Recommender(catalog, taxonomy)

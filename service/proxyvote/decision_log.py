@@ -69,7 +69,6 @@ class DecisionLog:
         decision = self.recommender.decide_request(request, today, tenant)
         response = convert.decision_to_proto(decision, request.request_id)
         entry = self.catalog.entry(tenant, f"{decision.policy.id}@{decision.policy.version}")
-        stored_request = request
         meeting = decision.meeting
         stored = self.store.append_decision(
             tenant,
@@ -94,7 +93,7 @@ class DecisionLog:
             entry.policy.content_hash,
             ENGINE_VERSION,
             decision.as_of,
-            stored_request.SerializeToString(deterministic=True),
+            request.SerializeToString(deterministic=True),
             response.SerializeToString(deterministic=True),
         )
         response.decision_id = stored.decision_id

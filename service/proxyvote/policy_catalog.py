@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound, PermissionDenied, PolicyInvalid
 from .policy import Policy, compile_policy, read_policy
-from .policy_library import PolicyLibrary, encode_offset, page_bounds, parse_reference
+from .policy_library import PolicyLibrary, compile_checked, encode_offset, page_bounds, parse_reference
 from .store import SHARED, Store, StoredPolicy
 from .taxonomy import Taxonomy
 
@@ -134,25 +134,16 @@ class PolicyCatalog:
 
     def check(self, tenant: str, source: str, filename: str) -> tuple[Policy, StoredPolicy | None]:
         """Validates a document against what the tenant can see; returns it and its parent."""
-        document = read_policy(source, filename, self.taxonomy)
-        parent = None
-        if document.extends:
-            try:
-                parent = self.entry(tenant, document.extends, "extends")
-            except NotFound as exc:
-                raise PolicyInvalid(
-                    [document.source.problem(("extends",), f"extends unknown policy {document.extends!r}")]
-                ) from exc
-            lineage, walk = [], parent
+
+        def parent_of(policy_id: str):
+            entry = self.entry(tenant, policy_id, "extends")
+            ancestors, walk = [], entry
             while walk is not None:
-                lineage.append(walk.policy.id)
+                ancestors.append(walk.policy.id)
                 walk = self.by_pk(walk.stored.parent_pk) if walk.stored.parent_pk else None
-            if document.id in lineage:
-                raise PolicyInvalid(
-                    [document.source.problem(("extends",), f"extends forms a cycle through {document.id!r}")]
-                )
-        policy = compile_policy(document, parent.policy if parent else None)
-        return policy, parent.stored if parent else None
+            return entry.stored, entry.policy, ancestors
+
+        return compile_checked(read_policy(source, filename, self.taxonomy), parent_of)
 
     def create(self, tenant: str, source: str, filename: str) -> CatalogEntry:
         policy, parent = self.check(tenant, source, filename)

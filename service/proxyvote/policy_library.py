@@ -133,20 +133,33 @@ class PolicyLibrary:
 
     def check(self, text: str, filename: str, taxonomy: Taxonomy) -> Policy:
         """Validates a document against this library (its parent must exist here)."""
-        document = read_policy(text, filename, taxonomy)
-        parent = None
-        if document.extends:
-            try:
-                parent = self.get(document.extends, "extends")
-            except NotFound as exc:
-                raise PolicyInvalid(
-                    [document.source.problem(("extends",), f"extends unknown policy {document.extends!r}")]
-                ) from exc
-            if document.id in _lineage(parent, self):
-                raise PolicyInvalid(
-                    [document.source.problem(("extends",), f"extends forms a cycle through {document.id!r}")]
-                )
-        return compile_policy(document, parent)
+
+        def parent_of(policy_id: str):
+            parent = self.get(policy_id, "extends")
+            return parent, parent, _lineage(parent, self)
+
+        return compile_checked(read_policy(text, filename, taxonomy), parent_of)[0]
+
+
+def compile_checked(document: PolicyDocument, parent_of) -> tuple[Policy, object | None]:
+    """Compiles a validated document against its parent, or explains why it cannot be.
+
+    ``parent_of(id)`` returns (a handle the caller wants back, the compiled parent,
+    the ids of the parent and its ancestors), or raises NotFound.
+    """
+    if not document.extends:
+        return compile_policy(document, None), None
+    try:
+        handle, parent, ancestors = parent_of(document.extends)
+    except NotFound as exc:
+        raise PolicyInvalid(
+            [document.source.problem(("extends",), f"extends unknown policy {document.extends!r}")]
+        ) from exc
+    if document.id in ancestors:
+        raise PolicyInvalid(
+            [document.source.problem(("extends",), f"extends forms a cycle through {document.id!r}")]
+        )
+    return compile_policy(document, parent), handle
 
 
 def _lineage(policy: Policy, library: PolicyLibrary) -> list[str]:

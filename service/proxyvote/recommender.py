@@ -31,6 +31,12 @@ def default_policy_dir() -> Path:
     return repository_root() / "policies"
 
 
+def load_taxonomy(policy_dir: Path) -> Taxonomy:
+    """The taxonomy beside the policies (``taxonomy.yaml``)."""
+    path = Path(policy_dir) / "taxonomy.yaml"
+    return parse_taxonomy(path.read_text(encoding="utf-8"), str(path))
+
+
 CLASSIFICATION_CACHE_SIZE = 1 << 16
 
 
@@ -61,8 +67,7 @@ class Recommender:
     @classmethod
     def from_directory(cls, policy_dir: Path | None = None) -> Recommender:
         directory = Path(policy_dir or default_policy_dir())
-        taxonomy_path = directory / "taxonomy.yaml"
-        taxonomy = parse_taxonomy(taxonomy_path.read_text(encoding="utf-8"), str(taxonomy_path))
+        taxonomy = load_taxonomy(directory)
         return cls(PolicyLibrary.from_directory(directory, taxonomy), taxonomy)
 
     def decide(

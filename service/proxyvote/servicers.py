@@ -16,7 +16,7 @@ from .memo import MemoRenderer, check_options
 from .model import Issuer
 from .policy_catalog import CatalogEntry, PolicyCatalog
 from .policy_library import encode_offset, page_bounds
-from .store import SHARED
+from .store import SHARED, canonical_time
 from .tenant_templates import RenderFailed, check_template, memo_context, render_template
 from .v1 import (
     decision_service_pb2 as ds,
@@ -44,11 +44,7 @@ def utc_today() -> dt.date:
 
 
 def _time(value: dt.datetime | None) -> str:
-    if value is None:
-        return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    return canonical_time(value) if value is not None else ""
 
 
 class RecommendationServicer(rs_grpc.RecommendationServiceServicer):

@@ -11,6 +11,7 @@ from .repository import (
     StoredDecision,
     StoredOverride,
     StoredPolicy,
+    canonical_time,
     open_store,
 )
 from .schema import current_revision, downgrade, head_revision, upgrade
@@ -22,6 +23,7 @@ __all__ = [
     "StoredDecision",
     "StoredOverride",
     "StoredPolicy",
+    "canonical_time",
     "current_revision",
     "downgrade",
     "head_revision",
