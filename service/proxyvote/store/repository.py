@@ -257,10 +257,6 @@ class Store:
         with self._session() as session:
             return session.scalar(select(ApiKey.tenant_id).where(ApiKey.key_hash == _hash_key(key)))
 
-    def tenant_name(self, tenant_id: str) -> str | None:
-        with self._session() as session:
-            return session.scalar(select(Tenant.name).where(Tenant.id == tenant_id))
-
     # --- policies -------------------------------------------------------------
 
     def policy_versions(self, owners: tuple[str, ...], policy_id: str | None = None) -> list[StoredPolicy]:
