@@ -139,24 +139,28 @@ def hostile_evidence(n: int, summary: str, publisher: str, url: str) -> Evidence
     )
 
 
+# The caller-supplied fields a memo shows.
+FIELDS = (
+    "title",
+    "proponent_name",
+    "issuer_name",
+    "ticker",
+    "meeting_id",
+    "rationale",
+    "review_reason",
+    "evidence_summary",
+    "publisher",
+    "value",
+    "expression",
+    "error",
+    "topic",
+)
+
+
 def hostile_decision(recommender, fields: dict[str, str] | None = None):
     """The Amazon 2020 decision with caller text replaced: by ``fields`` (name -> text), else payloads."""
     f = dict.fromkeys(
-        (
-            "title",
-            "proponent_name",
-            "issuer_name",
-            "ticker",
-            "meeting_id",
-            "rationale",
-            "review_reason",
-            "evidence_summary",
-            "publisher",
-            "value",
-            "expression",
-            "error",
-            "topic",
-        ),
+        FIELDS,
         None,
     )
     f.update(fields or {})
@@ -292,21 +296,6 @@ def test_chromium_screenshots_the_hostile_memo(recommender, chromium, tmp_path):
 
 # --- Escaping of every caller field, in the page source ------------------------------------------------
 
-FIELDS = (
-    "title",
-    "proponent_name",
-    "issuer_name",
-    "ticker",
-    "meeting_id",
-    "rationale",
-    "review_reason",
-    "evidence_summary",
-    "publisher",
-    "value",
-    "expression",
-    "error",
-    "topic",
-)
 IN_DISCLOSURE = {"title", "proponent_name", "issuer_name", "ticker", "rationale"}
 
 
