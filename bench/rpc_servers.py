@@ -44,7 +44,7 @@ def _app():
     """The production service on a fresh SQLite database in a temporary folder, and a tenant's key."""
     import tempfile
 
-    from proxyvote.app import build_app
+    from proxyvote.app.wiring import build_app
     from proxyvote.store import upgrade
 
     url = f"sqlite:///{tempfile.mkdtemp(prefix='proxyvote-bench-')}/proxyvote.db"
@@ -80,7 +80,7 @@ def _aio_echo_handlers(payload: bytes):
 def run_sync(mode: str, workers: int, payload: bytes) -> None:
     key = "-"
     if mode == "sync-real":
-        from proxyvote.server import create_server
+        from proxyvote.api.server import create_server
 
         app, key = _app()
         server, port, _health = create_server(ADDR, app, max_workers=workers, today=lambda: TODAY)

@@ -36,9 +36,9 @@ import handwritten
 import workload
 from google.protobuf.internal import api_implementation
 from proxyvote import ENGINE_VERSION
-from proxyvote.classify import classify_meeting
-from proxyvote.engine import decide_meeting
-from proxyvote.recommender import Recommender
+from proxyvote.core.classify import classify_meeting
+from proxyvote.core.engine import decide_meeting
+from proxyvote.core.recommender import Recommender
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"

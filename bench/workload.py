@@ -13,10 +13,10 @@ import itertools
 from pathlib import Path
 
 from google.protobuf import json_format
-from proxyvote import convert
-from proxyvote.evidence import evidence_as_of
+from proxyvote.core.evidence import evidence_as_of
 from proxyvote.v1 import meeting_pb2
 from proxyvote.v1 import recommendation_service_pb2 as rs
+from proxyvote.wire import convert
 
 ROOT = Path(__file__).resolve().parents[1]
 MEETINGS = ROOT / "examples" / "meetings"

@@ -8,8 +8,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from proxyvote import convert
-from proxyvote.recommender import Recommender
+from proxyvote.core.recommender import Recommender
+from proxyvote.wire import convert
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -82,7 +82,7 @@ def database_url(request, tmp_path):
 
 @pytest.fixture
 def app(database_url):
-    from proxyvote.app import build_app
+    from proxyvote.app.wiring import build_app
 
     built = build_app(database_url)
     yield built
@@ -96,7 +96,7 @@ def bearer(key: str) -> tuple[tuple[str, str], ...]:
 @pytest.fixture
 def sqlite_app(tmp_path):
     """A service on a fresh SQLite database, for tests that are not about the database."""
-    from proxyvote.app import build_app
+    from proxyvote.app.wiring import build_app
     from proxyvote.store import upgrade
 
     url = f"sqlite:///{tmp_path / 'proxyvote.db'}"
@@ -109,14 +109,14 @@ def sqlite_app(tmp_path):
 def servicers_under_test(app):
     """Every servicer of ``app`` behind grpc_testing (no interceptor: servicers authenticate too)."""
     import grpc_testing
-    from proxyvote.memo import MemoRenderer
-    from proxyvote.servicers import (
+    from proxyvote.api.servicers import (
         DecisionServicer,
         EvidenceServicer,
         MemoServicer,
         PolicyServicer,
         RecommendationServicer,
     )
+    from proxyvote.memo.render import MemoRenderer
     from proxyvote.v1 import decision_service_pb2, evidence_service_pb2, memo_service_pb2, policy_service_pb2
     from proxyvote.v1 import recommendation_service_pb2 as rs
 

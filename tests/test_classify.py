@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from proxyvote.classify import classify, classify_meeting
-from proxyvote.convert import meeting_from_json, meeting_from_proto
+from proxyvote.core.classify import classify, classify_meeting
+from proxyvote.core.model import BallotItem, CallerCategory
+from proxyvote.core.taxonomy import parse_taxonomy
 from proxyvote.errors import PolicyInvalid
-from proxyvote.model import BallotItem, CallerCategory
-from proxyvote.taxonomy import parse_taxonomy
+from proxyvote.wire.convert import meeting_from_json, meeting_from_proto
 
 ROOT = Path(__file__).resolve().parents[1]
 TAXONOMY_FILE = ROOT / "policies" / "taxonomy.yaml"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from proxyvote.classify import classify_meeting
-from proxyvote.engine import decide_meeting
-from proxyvote.evidence import evidence_as_of
-from proxyvote.model import BallotItem, EvidenceRecord, EvidenceSource, Issuer, Meeting
-from proxyvote.policy import compile_policy, read_policy
-from proxyvote.policy_library import PolicyLibrary
+from proxyvote.core.classify import classify_meeting
+from proxyvote.core.engine import decide_meeting
+from proxyvote.core.evidence import evidence_as_of
+from proxyvote.core.model import BallotItem, EvidenceRecord, EvidenceSource, Issuer, Meeting
+from proxyvote.core.policy import compile_policy, read_policy
+from proxyvote.core.policy_library import PolicyLibrary
 
 ISSUER = Issuer(name="Example Corp", ticker="EXC")
 AS_OF = dt.date(2024, 5, 1)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from proxyvote import convert
-from proxyvote.memo import MemoRenderer, md
+from proxyvote.memo.render import MemoRenderer, md
+from proxyvote.wire import convert
 
 from .conftest import TODAY, evidence_messages, meeting_message
 
@@ -58,7 +58,7 @@ def test_md_filter_escapes_markdown_and_joins_lines():
 
 
 def test_memo_enum_numbers_match_the_proto():
-    from proxyvote import memo
+    from proxyvote.memo import render as memo
     from proxyvote.v1 import memo_service_pb2 as ms
 
     assert (memo.FORMAT_MARKDOWN, memo.FORMAT_HTML, memo.FORMAT_PDF) == (
@@ -135,30 +135,30 @@ def cli_memo(*extra):
 
 
 def test_cli_memo_writes_html_and_disclosure_to_stdout_or_a_file(capsysbinary, tmp_path):
-    from proxyvote import cli
+    from proxyvote.cli import main as cli_main
 
-    assert cli.main(cli_memo("--format", "html")) == 0
+    assert cli_main(cli_memo("--format", "html")) == 0
     assert capsysbinary.readouterr().out.startswith(b"<!DOCTYPE html>")
     out = tmp_path / "disclosure.md"
-    assert cli.main(cli_memo("--variant", "disclosure", "--output", str(out))) == 0
+    assert cli_main(cli_memo("--variant", "disclosure", "--output", str(out))) == 0
     assert out.read_text().startswith("# Proxy voting disclosure: Amazon.com")
-    assert cli.main(cli_memo()) == 0
+    assert cli_main(cli_memo()) == 0
     assert capsysbinary.readouterr().out.startswith(b"# Voting memo: Amazon.com")
 
 
 def test_cli_refuses_a_pdf_for_a_terminal(capsys, monkeypatch):
-    from proxyvote import cli
+    from proxyvote.cli import main as cli_main
 
     monkeypatch.setattr("sys.stdout.isatty", lambda: True)
-    assert cli.main(cli_memo("--format", "pdf")) == 2
+    assert cli_main(cli_memo("--format", "pdf")) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "--output" in err and "\n" not in err
 
 
 def test_cli_recommend_format_md_still_writes_the_markdown_memo(capsys):
-    from proxyvote import cli
+    from proxyvote.cli import main as cli_main
 
     args = cli_memo()
     args[0] = "recommend"
-    assert cli.main([*args, "--format", "md"]) == 0
+    assert cli_main([*args, "--format", "md"]) == 0
     assert capsys.readouterr().out.startswith("# Voting memo: Amazon.com")

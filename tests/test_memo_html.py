@@ -18,8 +18,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from proxyvote import convert
-from proxyvote.memo import (
+from proxyvote.core.model import (
+    ConditionResult,
+    EvidenceRecord,
+    EvidenceSource,
+    RuleEvaluation,
+)
+from proxyvote.memo.render import (
     FORMAT_HTML,
     FORMAT_PDF,
     HTML,
@@ -28,12 +33,7 @@ from proxyvote.memo import (
     VARIANT_FULL,
     MemoRenderer,
 )
-from proxyvote.model import (
-    ConditionResult,
-    EvidenceRecord,
-    EvidenceSource,
-    RuleEvaluation,
-)
+from proxyvote.wire import convert
 
 from .conftest import TODAY, evidence_messages, meeting_message
 

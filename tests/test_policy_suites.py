@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from proxyvote.policy_tests import load_cases, run_case, run_suite
+from proxyvote.app.policy_tests import load_cases, run_case, run_suite
 
 from .conftest import ROOT
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from proxyvote.core.policy import read_policy
+from proxyvote.core.policy_library import PolicyLibrary, parse_reference
 from proxyvote.errors import InvalidArgument, NotFound, PolicyInvalid
-from proxyvote.policy import read_policy
-from proxyvote.policy_library import PolicyLibrary, parse_reference
 
 
 def problems_of(text: str, recommender):

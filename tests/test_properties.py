@@ -188,8 +188,8 @@ def test_no_generated_request_raises_anything_but_a_domain_error(
 @SETTINGS
 @given(items=valid_items())
 def test_cached_classification_equals_classifying_afresh(recommender, items):
-    from proxyvote import convert
-    from proxyvote.classify import classify
+    from proxyvote.core.classify import classify
+    from proxyvote.wire import convert
 
     meeting = convert.meeting_from_proto(valid_meeting(items))
     for item in meeting.items:

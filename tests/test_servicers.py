@@ -6,8 +6,8 @@ import grpc
 import grpc_testing
 import pytest
 from google.rpc import error_details_pb2, status_pb2
-from proxyvote.memo import MemoRenderer
-from proxyvote.servicers import DecisionServicer, MemoServicer, PolicyServicer, RecommendationServicer
+from proxyvote.api.servicers import DecisionServicer, MemoServicer, PolicyServicer, RecommendationServicer
+from proxyvote.memo.render import MemoRenderer
 from proxyvote.v1 import decision_service_pb2 as ds
 from proxyvote.v1 import (
     enums_pb2,

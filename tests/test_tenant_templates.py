@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from proxyvote.tenant_templates import RenderFailed, TemplateRejected, check_template, render_template
+from proxyvote.memo.tenant_templates import RenderFailed, TemplateRejected, check_template, render_template
 
 CONTEXT = {
     "meeting": {"issuer": "Amazon.com, Inc."},

@@ -14,7 +14,7 @@ from concurrent import futures
 import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from proxyvote.transport import (
+from proxyvote.api.transport import (
     ClientTransport,
     ServerTransport,
     TransportConfigError,

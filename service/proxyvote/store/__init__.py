@@ -4,7 +4,7 @@
 by the Alembic migrations in ``migrations/`` (``proxyvote db upgrade``).
 """
 
-from .repository import (
+from proxyvote.store.repository import (
     DEFAULT_SQLITE_URL,
     SHARED,
     Store,
@@ -14,7 +14,7 @@ from .repository import (
     canonical_time,
     open_store,
 )
-from .schema import current_revision, downgrade, head_revision, upgrade
+from proxyvote.store.schema import current_revision, downgrade, head_revision, upgrade
 
 __all__ = [
     "DEFAULT_SQLITE_URL",

@@ -21,9 +21,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..audit_log import GENESIS, ChainEntry, Verification, entry_hash, verify
-from ..errors import Aborted, AlreadyExists, NotFound, Unavailable
-from .models import (
+from proxyvote.core.audit_log import GENESIS, ChainEntry, Verification, entry_hash, verify
+from proxyvote.errors import Aborted, AlreadyExists, NotFound, Unavailable
+from proxyvote.store.models import (
     ApiKey,
     BallotItemRecord,
     Decision,

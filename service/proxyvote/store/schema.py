@@ -30,7 +30,7 @@ def _run(step, url: str, revision: str) -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import OperationalError
 
-    from ..errors import Unavailable
+    from proxyvote.errors import Unavailable
 
     try:
         step(alembic_config(url), revision)
@@ -44,7 +44,7 @@ def current_revision(engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy.exc import OperationalError
 
-    from ..errors import Unavailable
+    from proxyvote.errors import Unavailable
 
     try:
         with engine.connect() as connection:

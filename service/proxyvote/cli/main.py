@@ -11,9 +11,10 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
-from . import __version__, convert
-from .errors import PolicyInvalid, ProxyvoteError
-from .v1 import enums_pb2
+from proxyvote import __version__
+from proxyvote.errors import PolicyInvalid, ProxyvoteError
+from proxyvote.v1 import enums_pb2
+from proxyvote.wire import convert
 
 FORMATS = ("table", "json", "md")
 
@@ -36,26 +37,26 @@ def _read(path: str) -> str:
 
 
 def _policy_dir(args) -> Path:
-    from .recommender import default_policy_dir
+    from proxyvote.core.recommender import default_policy_dir
 
     chosen = args.policy_dir or os.environ.get("PROXYVOTE_POLICY_DIR")
     return Path(chosen) if chosen else default_policy_dir()
 
 
 def _recommender(args):
-    from .recommender import Recommender
+    from proxyvote.core.recommender import Recommender
 
     return Recommender.from_directory(_policy_dir(args))
 
 
 def _request(args):
-    from .v1 import recommendation_service_pb2 as rs
+    from proxyvote.v1 import recommendation_service_pb2 as rs
 
     meeting = convert.meeting_from_json(_read(args.meeting), field=f"meeting ({args.meeting})")
     paths = list(args.evidence or ())
     if not args.server:
         # In-process, the shared evidence set stands in for the server's store (which loads the same files).
-        from .app import shared_evidence_dir
+        from proxyvote.app.wiring import shared_evidence_dir
 
         paths += [str(p) for p in sorted(shared_evidence_dir().glob("*.json"))]
     evidence, seen = [], set()
@@ -68,7 +69,7 @@ def _request(args):
 
 
 def _channel(address: str):
-    from .transport import ClientTransport, TransportConfigError
+    from proxyvote.api.transport import ClientTransport, TransportConfigError
 
     try:
         return ClientTransport.from_env(os.environ).channel(address)
@@ -92,7 +93,7 @@ def cmd_recommend(args) -> int:
         sys.stdout.write(_memo(args, request).decode("utf-8"))
         return 0
     if args.server:
-        from .v1 import recommendation_service_pb2_grpc as rs_grpc
+        from proxyvote.v1 import recommendation_service_pb2_grpc as rs_grpc
 
         with _channel(args.server) as channel:
             response = rs_grpc.RecommendationServiceStub(channel).Recommend(
@@ -146,11 +147,11 @@ def table(response) -> str:
 
 def _memo(args, request, memo_format: str = "md", variant: str = "full") -> bytes:
     """The memo, rendered by the server with --server, else in-process."""
-    from .memo import FORMATS as MEMO_FORMATS
-    from .memo import VARIANTS as MEMO_VARIANTS
+    from proxyvote.memo.render import FORMATS as MEMO_FORMATS
+    from proxyvote.memo.render import VARIANTS as MEMO_VARIANTS
 
     if args.server:
-        from .v1 import memo_service_pb2, memo_service_pb2_grpc
+        from proxyvote.v1 import memo_service_pb2, memo_service_pb2_grpc
 
         with _channel(args.server) as channel:
             response = memo_service_pb2_grpc.MemoServiceStub(channel).RenderMemo(
@@ -166,7 +167,7 @@ def _memo(args, request, memo_format: str = "md", variant: str = "full") -> byte
                 metadata=_auth(args),
             )
         return response.content
-    from .memo import MemoRenderer
+    from proxyvote.memo.render import MemoRenderer
 
     decision = _recommender(args).decide(
         request.meeting,
@@ -205,8 +206,8 @@ def cmd_memo(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from .server import serve
-    from .transport import TransportConfigError
+    from proxyvote.api.server import serve
+    from proxyvote.api.transport import TransportConfigError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -218,8 +219,8 @@ def cmd_serve(args) -> int:
 
 
 def cmd_db(args) -> int:
-    from .app import database_url
-    from .store import current_revision, downgrade, head_revision, open_store, upgrade
+    from proxyvote.app.wiring import database_url
+    from proxyvote.store import current_revision, downgrade, head_revision, open_store, upgrade
 
     url = args.database_url or database_url()
     if args.db_command == "upgrade":
@@ -239,7 +240,7 @@ def cmd_db(args) -> int:
 def cmd_evidence_import(args) -> int:
     """Into the shared set (the database directly), or with --server into the caller's own."""
     if args.server:
-        from .v1 import evidence_service_pb2, evidence_service_pb2_grpc
+        from proxyvote.v1 import evidence_service_pb2, evidence_service_pb2_grpc
 
         records = []
         for path in args.files:
@@ -250,8 +251,8 @@ def cmd_evidence_import(args) -> int:
             )
         print(f"imported {reply.imported}, unchanged {reply.unchanged}")
         return 0
-    from .app import build_app
-    from .store import SHARED
+    from proxyvote.app.wiring import build_app
+    from proxyvote.store import SHARED
 
     app = build_app(args.database_url or None, _policy_dir(args))
     try:
@@ -264,7 +265,7 @@ def cmd_evidence_import(args) -> int:
 
 
 def cmd_tenant_create(args) -> int:
-    from .app import build_app
+    from proxyvote.app.wiring import build_app
 
     app = build_app(args.database_url or None, _policy_dir(args))
     try:
@@ -278,7 +279,7 @@ def cmd_tenant_create(args) -> int:
 
 def cmd_policy_list(args) -> int:
     if args.server:
-        from .v1 import policy_service_pb2, policy_service_pb2_grpc
+        from proxyvote.v1 import policy_service_pb2, policy_service_pb2_grpc
 
         with _channel(args.server) as channel:
             stub = policy_service_pb2_grpc.PolicyServiceStub(channel)
@@ -316,7 +317,7 @@ def cmd_policy_validate(args) -> int:
 
 
 def cmd_policy_test(args) -> int:
-    from .policy_tests import as_json, describe, run_suite
+    from proxyvote.app.policy_tests import as_json, describe, run_suite
 
     recommender = _recommender(args)
     files = [Path(f) for f in args.files]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import jsonschema
 import yaml
 
-from .errors import PolicyInvalid, PolicyProblem
+from proxyvote.errors import PolicyInvalid, PolicyProblem
 
 Path = tuple[str | int, ...]
 MAX_SOURCE_BYTES = 1_000_000

@@ -22,10 +22,10 @@ from urllib.parse import urlsplit
 
 import jinja2
 
-from .engine import against_management
-from .errors import FieldViolation, InvalidArgument
-from .model import NO_RECOMMENDATION, MeetingDecision
-from .recommender import repository_root
+from proxyvote.core.engine import against_management
+from proxyvote.core.model import NO_RECOMMENDATION, MeetingDecision
+from proxyvote.core.recommender import repository_root
+from proxyvote.errors import FieldViolation, InvalidArgument
 
 MARKDOWN = "text/markdown; charset=utf-8"
 HTML = "text/html; charset=utf-8"

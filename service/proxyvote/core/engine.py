@@ -12,9 +12,9 @@ import string
 
 import cel
 
-from . import ENGINE_VERSION
-from .evidence import ADVERSE_KINDS, EvidenceUnavailable, EvidenceView
-from .model import (
+from proxyvote import ENGINE_VERSION
+from proxyvote.core.evidence import ADVERSE_KINDS, EvidenceUnavailable, EvidenceView
+from proxyvote.core.model import (
     NO_RECOMMENDATION,
     REFER,
     BallotItem,
@@ -27,7 +27,7 @@ from .model import (
     Recommendation,
     RuleEvaluation,
 )
-from .policy import MAX_MEMO, WITH_BOARD, Condition, Policy, Rule
+from proxyvote.core.policy import MAX_MEMO, WITH_BOARD, Condition, Policy, Rule
 
 _ACTIONS = frozenset({"COMPANY_ACTION"})
 UNPLACED_REASON = "the taxonomy could not place this item; a human must classify it"

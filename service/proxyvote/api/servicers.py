@@ -6,22 +6,23 @@ import datetime as dt
 import re
 from collections.abc import Callable
 
-from . import ENGINE_VERSION, convert, memo
-from .auth import Authenticator
-from .decision_log import DecisionLog
-from .errors import FieldViolation, InvalidArgument, NotFound, PolicyInvalid, ProxyvoteError
-from .evidence_store import EvidenceStore
-from .grpc_errors import code_of, field_violations, unary
-from .memo import MemoRenderer, check_options
-from .model import Issuer
-from .policy_catalog import CatalogEntry, PolicyCatalog
-from .policy_library import encode_offset, page_bounds
-from .store import SHARED, canonical_time
-from .tenant_templates import RenderFailed, check_template, memo_context, render_template
-from .v1 import (
+from proxyvote import ENGINE_VERSION
+from proxyvote.api.auth import Authenticator
+from proxyvote.api.grpc_errors import code_of, field_violations, unary
+from proxyvote.app.decision_log import DecisionLog
+from proxyvote.app.evidence_store import EvidenceStore
+from proxyvote.app.policy_catalog import CatalogEntry, PolicyCatalog
+from proxyvote.core.model import Issuer
+from proxyvote.core.policy_library import encode_offset, page_bounds
+from proxyvote.errors import FieldViolation, InvalidArgument, NotFound, PolicyInvalid, ProxyvoteError
+from proxyvote.memo import render as memo
+from proxyvote.memo.render import MemoRenderer, check_options
+from proxyvote.memo.tenant_templates import RenderFailed, check_template, memo_context, render_template
+from proxyvote.store import SHARED, canonical_time
+from proxyvote.v1 import (
     decision_service_pb2 as ds,
 )
-from .v1 import (
+from proxyvote.v1 import (
     decision_service_pb2_grpc,
     evidence_service_pb2,
     evidence_service_pb2_grpc,
@@ -31,10 +32,11 @@ from .v1 import (
     policy_service_pb2,
     policy_service_pb2_grpc,
 )
-from .v1 import (
+from proxyvote.v1 import (
     recommendation_service_pb2 as rs,
 )
-from .v1 import recommendation_service_pb2_grpc as rs_grpc
+from proxyvote.v1 import recommendation_service_pb2_grpc as rs_grpc
+from proxyvote.wire import convert
 
 Clock = Callable[[], dt.date]
 

@@ -15,7 +15,7 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
-from .errors import (
+from proxyvote.errors import (
     Aborted,
     AlreadyExists,
     InvalidArgument,

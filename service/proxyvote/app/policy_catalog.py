@@ -14,11 +14,24 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound, PermissionDenied, PolicyInvalid
-from .policy import Policy, compile_policy, read_policy
-from .policy_library import PolicyLibrary, compile_checked, encode_offset, page_bounds, parse_reference
-from .store import SHARED, Store, StoredPolicy
-from .taxonomy import Taxonomy
+from proxyvote.core.policy import Policy, compile_policy, read_policy
+from proxyvote.core.policy_library import (
+    PolicyLibrary,
+    compile_checked,
+    encode_offset,
+    page_bounds,
+    parse_reference,
+)
+from proxyvote.core.taxonomy import Taxonomy
+from proxyvote.errors import (
+    AlreadyExists,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    PolicyInvalid,
+)
+from proxyvote.store import SHARED, Store, StoredPolicy
 
 LATEST_TTL = 1.0
 

@@ -12,8 +12,7 @@ import functools
 
 from google.protobuf import json_format
 
-from .errors import FieldViolation, InvalidArgument
-from .model import (
+from proxyvote.core.model import (
     NO_RECOMMENDATION,
     BallotItem,
     CallerCategory,
@@ -28,7 +27,8 @@ from .model import (
     Recommendation,
     parse_date,
 )
-from .v1 import enums_pb2, evidence_pb2, meeting_pb2, recommendation_pb2
+from proxyvote.errors import FieldViolation, InvalidArgument
+from proxyvote.v1 import enums_pb2, evidence_pb2, meeting_pb2, recommendation_pb2
 
 MAX_ITEMS = 1000
 MAX_TITLE = 4_000
@@ -410,7 +410,7 @@ def fill_recommendation(message: recommendation_pb2.Recommendation, r: Recommend
 
 
 def decision_to_proto(d: MeetingDecision, request_id: str = ""):
-    from .v1 import recommendation_service_pb2
+    from proxyvote.v1 import recommendation_service_pb2
 
     response = recommendation_service_pb2.RecommendResponse(
         meeting_id=d.meeting.meeting_id,
@@ -444,7 +444,7 @@ def evidence_file_from_json(text: str, field: str = "evidence") -> evidence_pb2.
 
 
 def policy_to_proto(policy):
-    from .v1 import policy_pb2
+    from proxyvote.v1 import policy_pb2
 
     return policy_pb2.Policy(
         name=f"policies/{policy.id}",
@@ -460,7 +460,7 @@ def policy_to_proto(policy):
 
 
 def problem_to_proto(problem):
-    from .v1 import policy_pb2
+    from proxyvote.v1 import policy_pb2
 
     return policy_pb2.PolicyProblem(
         file=problem.file,

@@ -6,13 +6,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .auth import Authenticator
-from .decision_log import DecisionLog
-from .errors import ProxyvoteError
-from .evidence_store import EvidenceStore
-from .policy_catalog import PolicyCatalog
-from .recommender import Recommender, default_policy_dir, load_taxonomy, repository_root
-from .store import DEFAULT_SQLITE_URL, Store, current_revision, head_revision, open_store
+from proxyvote.api.auth import Authenticator
+from proxyvote.app.decision_log import DecisionLog
+from proxyvote.app.evidence_store import EvidenceStore
+from proxyvote.app.policy_catalog import PolicyCatalog
+from proxyvote.core.recommender import Recommender, default_policy_dir, load_taxonomy, repository_root
+from proxyvote.errors import ProxyvoteError
+from proxyvote.store import DEFAULT_SQLITE_URL, Store, current_revision, head_revision, open_store
 
 
 class NotMigrated(ProxyvoteError):

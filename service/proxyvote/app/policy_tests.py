@@ -16,10 +16,10 @@ from pathlib import Path
 import yaml
 from google.protobuf import json_format
 
-from . import convert
-from .errors import ProxyvoteError
-from .recommender import Recommender
-from .v1 import evidence_pb2, meeting_pb2
+from proxyvote.core.recommender import Recommender
+from proxyvote.errors import ProxyvoteError
+from proxyvote.v1 import evidence_pb2, meeting_pb2
+from proxyvote.wire import convert
 
 DEFAULT_MEETING = {
     "meeting_id": "POLICY-TEST",

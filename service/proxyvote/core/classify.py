@@ -6,8 +6,8 @@ result is shared by every policy evaluated on that item.
 
 from __future__ import annotations
 
-from .model import BallotItem, Classification, Match, Meeting
-from .taxonomy import PatternRule, Taxonomy
+from proxyvote.core.model import BallotItem, Classification, Match, Meeting
+from proxyvote.core.taxonomy import PatternRule, Taxonomy
 
 # Text beyond this is not searched: supporting statements can be long, and the
 # resolved clause comes first.

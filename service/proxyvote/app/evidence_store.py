@@ -10,11 +10,11 @@ import datetime as dt
 import time
 from pathlib import Path
 
-from . import convert
-from .evidence import evidence_as_of
-from .model import EvidenceRecord, Issuer
-from .store import SHARED, Store
-from .v1 import evidence_pb2
+from proxyvote.core.evidence import evidence_as_of
+from proxyvote.core.model import EvidenceRecord, Issuer
+from proxyvote.store import SHARED, Store
+from proxyvote.v1 import evidence_pb2
+from proxyvote.wire import convert
 
 # How long this process reuses what the store holds about an issuer: records
 # another replica imports are seen within this time; this process's own imports

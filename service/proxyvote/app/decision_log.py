@@ -11,14 +11,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from . import ENGINE_VERSION, convert
-from .errors import InvalidArgument, NotFound
-from .evidence_store import EvidenceStore
-from .model import MeetingDecision
-from .policy_catalog import PolicyCatalog
-from .recommender import Recommender
-from .store import Store, StoredDecision, StoredOverride
-from .v1 import recommendation_service_pb2 as rs
+from proxyvote import ENGINE_VERSION
+from proxyvote.app.evidence_store import EvidenceStore
+from proxyvote.app.policy_catalog import PolicyCatalog
+from proxyvote.core.model import MeetingDecision
+from proxyvote.core.recommender import Recommender
+from proxyvote.errors import InvalidArgument, NotFound
+from proxyvote.store import Store, StoredDecision, StoredOverride
+from proxyvote.v1 import recommendation_service_pb2 as rs
+from proxyvote.wire import convert
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ import json
 import re
 from dataclasses import dataclass
 
-from .errors import PolicyInvalid
-from .model import NPX_CATEGORIES, PROPONENT_KINDS
-from .yaml_source import parse_yaml, schema_problems
+from proxyvote.core.model import NPX_CATEGORIES, PROPONENT_KINDS
+from proxyvote.core.yaml_source import parse_yaml, schema_problems
+from proxyvote.errors import PolicyInvalid
 
 _ID = {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"}
 _PATTERNS = {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}

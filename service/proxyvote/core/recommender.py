@@ -12,19 +12,19 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import convert
-from .classify import classify
-from .engine import decide_meeting
-from .errors import FieldViolation, InvalidArgument
-from .evidence import evidence_as_of
-from .model import BallotItem, Classification, EvidenceRecord, Meeting, MeetingDecision
-from .policy import Policy
-from .policy_library import PolicyLibrary
-from .taxonomy import Taxonomy, parse_taxonomy
+from proxyvote.core.classify import classify
+from proxyvote.core.engine import decide_meeting
+from proxyvote.core.evidence import evidence_as_of
+from proxyvote.core.model import BallotItem, Classification, EvidenceRecord, Meeting, MeetingDecision
+from proxyvote.core.policy import Policy
+from proxyvote.core.policy_library import PolicyLibrary
+from proxyvote.core.taxonomy import Taxonomy, parse_taxonomy
+from proxyvote.errors import FieldViolation, InvalidArgument
+from proxyvote.wire import convert
 
 
 def repository_root() -> Path:
-    return Path(__file__).resolve().parents[2]
+    return Path(__file__).resolve().parents[3]
 
 
 def default_policy_dir() -> Path:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from .model import EvidenceRecord, Issuer
+from proxyvote.core.model import EvidenceRecord, Issuer
 
 ADVERSE_KINDS = frozenset({"CONTROVERSY", "ALLEGATION"})
 

@@ -11,9 +11,9 @@ import base64
 import binascii
 from pathlib import Path
 
-from .errors import FieldViolation, InvalidArgument, NotFound, PolicyInvalid, PolicyProblem
-from .policy import Policy, PolicyDocument, compile_policy, read_policy
-from .taxonomy import Taxonomy
+from proxyvote.core.policy import Policy, PolicyDocument, compile_policy, read_policy
+from proxyvote.core.taxonomy import Taxonomy
+from proxyvote.errors import FieldViolation, InvalidArgument, NotFound, PolicyInvalid, PolicyProblem
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000

@@ -11,7 +11,7 @@ import threading
 
 import grpc
 
-from .errors import Unauthenticated
+from proxyvote.errors import Unauthenticated
 
 OPEN_METHOD_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 _MAX_CACHED = 10_000

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 
 import cel
 
-from .errors import PolicyInvalid, PolicyProblem
-from .model import NPX_CATEGORIES, PROPONENT_KINDS, REFER, VOTES, PolicyRef
-from .taxonomy import Taxonomy
-from .yaml_source import YamlSource, parse_yaml, schema_problems
+from proxyvote.core.model import NPX_CATEGORIES, PROPONENT_KINDS, REFER, VOTES, PolicyRef
+from proxyvote.core.taxonomy import Taxonomy
+from proxyvote.core.yaml_source import YamlSource, parse_yaml, schema_problems
+from proxyvote.errors import PolicyInvalid, PolicyProblem
 
 WITH_BOARD = "WITH_BOARD"
 OUTCOMES = VOTES + (REFER, WITH_BOARD)

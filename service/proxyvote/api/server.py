@@ -14,18 +14,18 @@ from google.protobuf.internal import api_implementation
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from .app import App, build_app
-from .auth import AuthInterceptor
-from .memo import MemoRenderer
-from .servicers import (
+from proxyvote.api.auth import AuthInterceptor
+from proxyvote.api.servicers import (
     DecisionServicer,
     MemoServicer,
     PolicyServicer,
     RecommendationServicer,
     utc_today,
 )
-from .transport import ServerTransport
-from .v1 import (
+from proxyvote.api.transport import ServerTransport
+from proxyvote.app.wiring import App, build_app
+from proxyvote.memo.render import MemoRenderer
+from proxyvote.v1 import (
     decision_service_pb2,
     decision_service_pb2_grpc,
     evidence_service_pb2,

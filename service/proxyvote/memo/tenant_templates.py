@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
-from .errors import FieldViolation, InvalidArgument
+from proxyvote.errors import FieldViolation, InvalidArgument
 
 MAX_SOURCE_BYTES = 200_000
 RENDER_SECONDS = 5.0

@@ -1,0 +1,5 @@
+import sys
+
+from proxyvote.cli.main import main
+
+sys.exit(main())
