@@ -100,3 +100,25 @@ class Unavailable(ProxyvoteError):
     """A dependency (the database) cannot be reached; the call may be retried."""
 
     template = "unavailable: {detail}"
+
+
+class BundledPolicyChanged(ProxyvoteError):
+    """A bundled policy file differs from the stored version of the same number (the server stops)."""
+
+
+class NotMigrated(ProxyvoteError):
+    """The database is not at the schema this build needs (the server stops)."""
+
+    template = "the database is not at the current schema ({detail}): run `proxyvote db upgrade`"
+
+
+class ConfigurationError(ProxyvoteError):
+    """A setting (flag or environment variable) that cannot be used; the command stops."""
+
+    template = "configuration: {detail}"
+
+
+class TransportConfigError(ConfigurationError):
+    """The transport settings are incomplete, unreadable or unsafe; the message says which."""
+
+    template = "{detail}"

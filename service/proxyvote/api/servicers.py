@@ -13,12 +13,13 @@ from proxyvote.app.decision_log import DecisionLog
 from proxyvote.app.evidence_store import EvidenceStore
 from proxyvote.app.policy_catalog import CatalogEntry, PolicyCatalog
 from proxyvote.core.model import Issuer
-from proxyvote.core.policy_library import encode_offset, page_bounds
+from proxyvote.core.paging import encode_offset, page_bounds
 from proxyvote.errors import FieldViolation, InvalidArgument, NotFound, PolicyInvalid, ProxyvoteError
 from proxyvote.memo import render as memo
 from proxyvote.memo.render import MemoRenderer, check_options
 from proxyvote.memo.tenant_templates import RenderFailed, check_template, memo_context, render_template
 from proxyvote.store import SHARED, canonical_time
+from proxyvote.store.templates import TemplateRepository
 from proxyvote.v1 import (
     decision_service_pb2 as ds,
 )
@@ -57,7 +58,9 @@ class RecommendationServicer(rs_grpc.RecommendationServiceServicer):
 
     @unary(rs.RecommendResponse)
     def Recommend(self, request, context):
-        return self._log.recommend(self._auth.tenant(context), request, self._today())
+        tenant = self._auth.tenant(context)
+        command = convert.recommend_command(request)
+        return self._log.recommend(tenant, command, self._today()).response
 
     def StreamRecommend(self, request_iterator, context):
         try:
@@ -67,7 +70,8 @@ class RecommendationServicer(rs_grpc.RecommendationServiceServicer):
         for message in request_iterator:
             request = message.request
             try:
-                response = self._log.recommend(tenant, request, self._today())
+                command = convert.recommend_command(request)
+                response = self._log.recommend(tenant, command, self._today()).response
             except ProxyvoteError as exc:
                 yield rs.StreamRecommendResponse(
                     request_id=request.request_id,
@@ -262,10 +266,16 @@ def override_message(o) -> ds.Override:
 
 class MemoServicer(memo_service_pb2_grpc.MemoServiceServicer):
     def __init__(
-        self, log: DecisionLog, renderer: MemoRenderer, auth: Authenticator, today: Clock = utc_today
+        self,
+        log: DecisionLog,
+        renderer: MemoRenderer,
+        templates: TemplateRepository,
+        auth: Authenticator,
+        today: Clock = utc_today,
     ):
         self._log = log
         self._renderer = renderer
+        self._templates = templates
         self._auth = auth
         self._today = today
 
@@ -276,7 +286,7 @@ class MemoServicer(memo_service_pb2_grpc.MemoServiceServicer):
         memo_format, variant = check_options(request.format, request.variant)
         source = None
         if request.template:
-            source = self._log.store.memo_template(tenant, request.template)
+            source = self._templates.latest(tenant, request.template)
             if source is None:
                 raise NotFound("memo template", request.template)
         overrides, decision_id, differs = (), "", None
@@ -289,13 +299,15 @@ class MemoServicer(memo_service_pb2_grpc.MemoServiceServicer):
             if not request.HasField("meeting"):
                 raise InvalidArgument([FieldViolation("meeting", "is required (or a decision_id)")])
             # Decided as Recommend decides (stored evidence as of the date included), but not stored.
-            recommend = rs.RecommendRequest(
-                meeting=request.meeting, policy=request.policy, as_of=request.as_of, evidence=request.evidence
+            command = convert.recommend_command(
+                rs.RecommendRequest(
+                    meeting=request.meeting,
+                    policy=request.policy,
+                    as_of=request.as_of,
+                    evidence=request.evidence,
+                )
             )
-            today = self._today()
-            decision = self._log.recommender.decide_request(
-                self._log.effective_request(tenant, recommend, today), today, tenant
-            )
+            decision = self._log.decide(tenant, command, self._today())
         if source is not None:
             try:
                 html = render_template(source, memo_context(decision, overrides, decision_id))
@@ -317,7 +329,7 @@ class MemoServicer(memo_service_pb2_grpc.MemoServiceServicer):
         if not request.source.strip():
             raise InvalidArgument([FieldViolation("source", "is required: a Jinja template")])
         check_template(request.source)
-        version = self._log.store.add_memo_template(tenant, request.name, request.source)
+        version = self._templates.add(tenant, request.name, request.source)
         return memo_service_pb2.UploadMemoTemplateResponse(name=request.name, version=version)
 
 
@@ -335,7 +347,8 @@ class EvidenceServicer(evidence_service_pb2_grpc.EvidenceServiceServicer):
         tenant = self._auth.tenant(context)
         if not request.records:
             raise InvalidArgument([FieldViolation("records", "must hold at least one record")])
-        imported, unchanged = self._evidence.import_records(tenant, request.records)
+        records = convert.evidence_from_proto(request.records, "records")
+        imported, unchanged = self._evidence.import_records(tenant, records)
         return evidence_service_pb2.ImportEvidenceResponse(imported=imported, unchanged=unchanged)
 
     @unary(evidence_service_pb2.ListEvidenceResponse)
@@ -350,7 +363,7 @@ class EvidenceServicer(evidence_service_pb2_grpc.EvidenceServiceServicer):
         page = records[start : start + size]
         end = start + len(page)
         return evidence_service_pb2.ListEvidenceResponse(
-            records=page,
+            records=[convert.evidence_to_proto(r) for r in page],
             next_page_token=encode_offset(end) if end < len(records) else "",
             as_of=as_of.isoformat(),
         )

@@ -1,4 +1,4 @@
-"""Transport security for the server and the client, configured from the environment.
+"""Transport security for the server and the client, configured from the settings.
 
 Ballots and voting policies are confidential, so the service speaks TLS whenever it is reachable
 from another host. Certificates come from PEM files named in the environment (so that a secret
@@ -22,18 +22,12 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import os
-from collections.abc import Mapping
 from pathlib import Path
 
 import grpc
 
-TRUE = frozenset({"1", "true", "yes"})
-FALSE = frozenset({"", "0", "false", "no"})
-
-
-class TransportConfigError(ValueError):
-    """The transport settings are incomplete, unreadable or unsafe; the message says which."""
+from proxyvote.errors import TransportConfigError
+from proxyvote.settings import Settings
 
 
 def is_loopback(host: str) -> bool:
@@ -61,17 +55,7 @@ def host_of(addr: str) -> str:
     return host if colon else addr
 
 
-def _flag(environ: Mapping[str, str], name: str) -> bool:
-    value = environ.get(name, "").strip().lower()
-    if value in TRUE:
-        return True
-    if value in FALSE:
-        return False
-    raise TransportConfigError(f"{name}={environ[name]!r}: expected 1/true/yes or 0/false/no")
-
-
-def _pem(environ: Mapping[str, str], name: str) -> bytes | None:
-    path = environ.get(name)
+def _pem(name: str, path: str) -> bytes | None:
     if not path:
         return None
     try:
@@ -83,12 +67,12 @@ def _pem(environ: Mapping[str, str], name: str) -> bytes | None:
     return data
 
 
-def _pair(environ: Mapping[str, str], cert_name: str, key_name: str) -> tuple[bytes | None, bytes | None]:
-    """A certificate and its key: both or neither."""
-    for present, missing in ((cert_name, key_name), (key_name, cert_name)):
-        if environ.get(present) and not environ.get(missing):
-            raise TransportConfigError(f"{present} is set but {missing} is not")
-    return _pem(environ, cert_name), _pem(environ, key_name)
+def _pair(cert: tuple[str, str], key: tuple[str, str]) -> tuple[bytes | None, bytes | None]:
+    """A certificate and its key, each (setting name, path): both or neither."""
+    for present, missing in ((cert, key), (key, cert)):
+        if present[1] and not missing[1]:
+            raise TransportConfigError(f"{present[0]} is set but {missing[0]} is not")
+    return _pem(*cert), _pem(*key)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,18 +83,17 @@ class ServerTransport:
     allow_plaintext: bool = False
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerTransport:
-        environ = os.environ if environ is None else environ
-        cert, key = _pair(environ, "PROXYVOTE_TLS_CERT", "PROXYVOTE_TLS_KEY")
-        if environ.get("PROXYVOTE_TLS_CLIENT_CA") and cert is None:
+    def from_settings(cls, settings: Settings) -> ServerTransport:
+        cert, key = _pair(("PROXYVOTE_TLS_CERT", settings.tls_cert), ("PROXYVOTE_TLS_KEY", settings.tls_key))
+        if settings.tls_client_ca and cert is None:
             raise TransportConfigError(
                 "PROXYVOTE_TLS_CLIENT_CA is set but PROXYVOTE_TLS_CERT and PROXYVOTE_TLS_KEY are not"
             )
         return cls(
             cert=cert,
             key=key,
-            client_ca=_pem(environ, "PROXYVOTE_TLS_CLIENT_CA"),
-            allow_plaintext=_flag(environ, "PROXYVOTE_ALLOW_PLAINTEXT"),
+            client_ca=_pem("PROXYVOTE_TLS_CLIENT_CA", settings.tls_client_ca),
+            allow_plaintext=settings.allow_plaintext,
         )
 
     @property
@@ -150,12 +133,14 @@ class ClientTransport:
     server_name: str | None = None
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ClientTransport:
-        environ = os.environ if environ is None else environ
-        cert, key = _pair(environ, "PROXYVOTE_TLS_CLIENT_CERT", "PROXYVOTE_TLS_CLIENT_KEY")
-        ca = _pem(environ, "PROXYVOTE_TLS_CA")
-        server_name = environ.get("PROXYVOTE_TLS_SERVER_NAME") or None
-        tls = _flag(environ, "PROXYVOTE_TLS") or any((ca, cert, server_name))
+    def from_settings(cls, settings: Settings) -> ClientTransport:
+        cert, key = _pair(
+            ("PROXYVOTE_TLS_CLIENT_CERT", settings.client_tls_cert),
+            ("PROXYVOTE_TLS_CLIENT_KEY", settings.client_tls_key),
+        )
+        ca = _pem("PROXYVOTE_TLS_CA", settings.client_tls_ca)
+        server_name = settings.client_tls_server_name or None
+        tls = settings.client_tls or any((ca, cert, server_name))
         return cls(tls=tls, ca=ca, client_cert=cert, client_key=key, server_name=server_name)
 
     def channel(self, address: str, options: list[tuple[str, object]] | None = None) -> grpc.Channel:

@@ -1,25 +1,37 @@
 """Recommendations with a memory: every decision stored, replayable, overridable.
 
-Sits between the servicers and the store: a Recommend is decided through the
-Recommender, then stored with everything needed to reproduce it (the request
-with its as-of date filled in, the policy version, the engine version, the
-evidence it carried and the response bytes) in one transaction.
+Sits between the servicers and the store. A command is completed (as-of date
+filled in, the stored evidence public on that date added), decided through the
+Recommender, and stored as a typed record with everything needed to reproduce
+it: the meeting (serialised once), the request as evaluated, the policy
+version, the engine version and the response bytes, in one transaction.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
 from proxyvote import ENGINE_VERSION
 from proxyvote.app.evidence_store import EvidenceStore
 from proxyvote.app.policy_catalog import PolicyCatalog
-from proxyvote.core.model import MeetingDecision
+from proxyvote.core.model import MeetingDecision, RecommendCommand
 from proxyvote.core.recommender import Recommender
-from proxyvote.errors import InvalidArgument, NotFound
-from proxyvote.store import Store, StoredDecision, StoredOverride
+from proxyvote.errors import NotFound
+from proxyvote.store import DecisionRecord, MeetingRow, StoredDecision, StoredOverride
+from proxyvote.store.decisions import DecisionRepository
 from proxyvote.v1 import recommendation_service_pb2 as rs
 from proxyvote.wire import convert
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A stored decision and the response that was stored for it (decision id set)."""
+
+    decision_id: str
+    decision: MeetingDecision
+    response: rs.RecommendResponse
 
 
 @dataclass(frozen=True)
@@ -34,104 +46,100 @@ class Replay:
 
 class DecisionLog:
     def __init__(
-        self, recommender: Recommender, catalog: PolicyCatalog, store: Store, evidence: EvidenceStore
+        self,
+        recommender: Recommender,
+        catalog: PolicyCatalog,
+        decisions: DecisionRepository,
+        evidence: EvidenceStore,
     ):
         self.recommender = recommender
         self.catalog = catalog
-        self.store = store
+        self.decisions = decisions
         self.evidence = evidence
 
-    def effective_request(
-        self, tenant: str, request: rs.RecommendRequest, today: dt.date
-    ) -> rs.RecommendRequest:
-        """The request as it will be evaluated: as-of date filled in, and the stored evidence
+    def effective(self, tenant: str, command: RecommendCommand, today: dt.date) -> RecommendCommand:
+        """The command as it will be evaluated: as-of date filled in, and the stored evidence
         about the issuer that was public on that date added to what the caller sent.
 
-        Storing this request is what makes a decision replayable: it holds every input.
-        A request that does not validate is returned as it is, to fail whole in the recommender.
+        Storing this is what makes a decision replayable: it holds every input.
         """
-        try:
-            meeting = convert.meeting_from_proto(request.meeting) if request.HasField("meeting") else None
-            as_of = convert.parse_as_of(request.as_of) or today
-        except InvalidArgument:
-            return request
-        effective = rs.RecommendRequest()
-        effective.CopyFrom(request)
-        effective.as_of = as_of.isoformat()
-        if meeting is not None:
-            sent = {r.evidence_id for r in request.evidence}
-            effective.evidence.extend(
-                m for m in self.evidence.visible(tenant, meeting.issuer, as_of) if m.evidence_id not in sent
-            )
-        return effective
+        as_of = command.as_of or today
+        sent = {r.evidence_id for r in command.evidence}
+        visible = self.evidence.visible(tenant, command.meeting.issuer, as_of)
+        stored = tuple(r for r in visible if r.evidence_id not in sent)
+        return dataclasses.replace(command, as_of=as_of, evidence=command.evidence + stored)
 
-    def recommend(self, tenant: str, request: rs.RecommendRequest, today: dt.date) -> rs.RecommendResponse:
-        request = self.effective_request(tenant, request, today)
-        decision = self.recommender.decide_request(request, today, tenant)
-        response = convert.decision_to_proto(decision, request.request_id)
-        entry = self.catalog.entry(tenant, f"{decision.policy.id}@{decision.policy.version}")
-        meeting = decision.meeting
-        stored = self.store.append_decision(
-            tenant,
-            {
-                "meeting_id": meeting.meeting_id,
-                "issuer_name": meeting.issuer.name,
-                "ticker": meeting.issuer.ticker,
-                "meeting_date": meeting.meeting_date,
-                "body": request.meeting.SerializeToString(deterministic=True),
-                "items": [
-                    {
-                        "item_id": item.item_id,
-                        "number": item.number,
-                        "title": item.title,
-                        "proponent_kind": item.proponent_kind,
-                        "board_recommendation": item.board_recommendation,
-                    }
-                    for item in meeting.items
-                ],
-            },
-            entry.stored.pk,
-            entry.policy.content_hash,
-            ENGINE_VERSION,
-            decision.as_of,
-            request.SerializeToString(deterministic=True),
-            response.SerializeToString(deterministic=True),
+    def decide(self, tenant: str, command: RecommendCommand, today: dt.date) -> MeetingDecision:
+        """Decided as Recommend decides (stored evidence included), but not stored."""
+        return self.recommender.decide(self.effective(tenant, command, today), today, tenant)
+
+    def recommend(self, tenant: str, command: RecommendCommand, today: dt.date) -> Recorded:
+        command = self.effective(tenant, command, today)
+        entry = self.catalog.entry(tenant, command.policy)
+        decision = self.recommender.decide_under(
+            command.meeting, entry.policy, command.as_of, command.evidence
+        )
+        response = convert.decision_to_proto(decision, command.request_id)
+        meeting = command.meeting
+        body = convert.meeting_to_proto(meeting).SerializeToString(deterministic=True)
+        stored = self.decisions.append(
+            DecisionRecord(
+                owner=tenant,
+                meeting=MeetingRow(
+                    meeting_id=meeting.meeting_id,
+                    issuer_name=meeting.issuer.name,
+                    ticker=meeting.issuer.ticker,
+                    meeting_date=meeting.meeting_date,
+                    body=body,
+                    items=tuple(
+                        {
+                            "item_id": item.item_id,
+                            "number": item.number,
+                            "title": item.title,
+                            "proponent_kind": item.proponent_kind,
+                            "board_recommendation": item.board_recommendation,
+                        }
+                        for item in meeting.items
+                    ),
+                ),
+                policy_pk=entry.stored.pk,
+                policy_hash=entry.policy.content_hash,
+                engine_version=ENGINE_VERSION,
+                as_of=decision.as_of,
+                request=convert.request_bytes(body, command),
+                response=response.SerializeToString(deterministic=True),
+            )
         )
         response.decision_id = stored.decision_id
-        return response
+        return Recorded(stored.decision_id, decision, response)
 
     def get(self, tenant: str, decision_id: str) -> tuple[StoredDecision, list[StoredOverride]]:
-        return self.store.decision(tenant, decision_id), self.store.overrides(tenant, decision_id)
+        return self.decisions.get(tenant, decision_id), self.decisions.overrides(tenant, decision_id)
 
     def replay(self, tenant: str, decision_id: str) -> Replay:
         """Decides again from the stored inputs, under the stored policy version."""
-        stored = self.store.decision(tenant, decision_id)
-        request = rs.RecommendRequest.FromString(stored.request)
+        stored = self.decisions.get(tenant, decision_id)
+        command = convert.recommend_command(rs.RecommendRequest.FromString(stored.request), "stored.request")
         policy = self.catalog.by_pk(stored.policy_pk).policy
-        decision = self.recommender.decide_under(
-            convert.meeting_from_proto(request.meeting),
-            policy,
-            stored.as_of,
-            convert.evidence_from_proto(request.evidence),
-        )
-        response = convert.decision_to_proto(decision, request.request_id)
+        decision = self.recommender.decide_under(command.meeting, policy, stored.as_of, command.evidence)
+        response = convert.decision_to_proto(decision, command.request_id)
         identical = response.SerializeToString(deterministic=True) == stored.response
         differing: tuple[str, ...] = ()
         if not identical:
             before = rs.RecommendResponse.FromString(stored.response)
             old = {r.item_id: r for r in before.recommendations}
             differing = tuple(r.item_id for r in response.recommendations if old.get(r.item_id) != r)
-        overrides = tuple(self.store.overrides(tenant, decision_id))
+        overrides = tuple(self.decisions.overrides(tenant, decision_id))
         return Replay(identical, stored.engine_version, differing, response, decision, overrides)
 
     def verify(self, tenant: str):
-        return self.store.verify_chain(tenant)
+        return self.decisions.verify_chain(tenant)
 
     def override(
         self, tenant: str, decision_id: str, item_id: str, vote: str, reason: str, analyst: str
     ) -> StoredOverride:
-        stored = self.store.decision(tenant, decision_id)
+        stored = self.decisions.get(tenant, decision_id)
         items = {r.item_id for r in rs.RecommendResponse.FromString(stored.response).recommendations}
         if item_id not in items:
             raise NotFound("item", f"{item_id} in {decision_id}")
-        return self.store.add_override(tenant, decision_id, item_id, vote, reason, analyst)
+        return self.decisions.add_override(tenant, decision_id, item_id, vote, reason, analyst)

@@ -8,36 +8,28 @@ was stored with, so a decision replays under the policy it was made with.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
+from proxyvote.core.paging import encode_offset, page_bounds
 from proxyvote.core.policy import Policy, compile_policy, read_policy
-from proxyvote.core.policy_library import (
-    PolicyLibrary,
-    compile_checked,
-    encode_offset,
-    page_bounds,
-    parse_reference,
-)
+from proxyvote.core.policy_diff import RuleChange, diff_policies
+from proxyvote.core.policy_library import PolicyLibrary, compile_checked, parse_reference
 from proxyvote.core.taxonomy import Taxonomy
 from proxyvote.errors import (
     AlreadyExists,
+    BundledPolicyChanged,
     FieldViolation,
     InvalidArgument,
     NotFound,
     PermissionDenied,
     PolicyInvalid,
 )
-from proxyvote.store import SHARED, Store, StoredPolicy
+from proxyvote.store import SHARED, StoredPolicy
+from proxyvote.store.policies import PolicyRepository
 
 LATEST_TTL = 1.0
-
-
-class BundledPolicyChanged(RuntimeError):
-    """A bundled policy file differs from the stored version of the same number."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,18 +39,9 @@ class CatalogEntry:
     parent: str  # "id@version" or ""
 
 
-@dataclass(frozen=True, slots=True)
-class RuleChange:
-    rule_id: str
-    kind: str  # ADDED, REMOVED, CHANGED, MOVED
-    fields: tuple[str, ...]
-    before: str
-    after: str
-
-
 class PolicyCatalog:
-    def __init__(self, store: Store, taxonomy: Taxonomy):
-        self.store = store
+    def __init__(self, policies: PolicyRepository, taxonomy: Taxonomy):
+        self.policies = policies
         self.taxonomy = taxonomy
         self._compiled: dict[int, CatalogEntry] = {}
         self._lookups: dict[tuple[str, str, int | None], tuple[int, float]] = {}
@@ -87,7 +70,7 @@ class PolicyCatalog:
             version is not None or (not fresh and time.monotonic() - remembered[1] < LATEST_TTL)
         ):
             return self._compiled[remembered[0]]
-        stored = self.store.policy_version(self.owners(tenant), policy_id, version)
+        stored = self.policies.version(self.owners(tenant), policy_id, version)
         if stored is None:
             raise NotFound("policy" if version is None else "policy version", reference.strip())
         entry = self._entry(stored)
@@ -102,7 +85,7 @@ class PolicyCatalog:
 
     def by_pk(self, pk: int) -> CatalogEntry:
         cached = self._compiled.get(pk)
-        return cached if cached is not None else self._entry(self.store.policy_by_pk(pk))
+        return cached if cached is not None else self._entry(self.policies.by_pk(pk))
 
     def _entry(self, stored: StoredPolicy) -> CatalogEntry:
         cached = self._compiled.get(stored.pk)
@@ -125,13 +108,13 @@ class PolicyCatalog:
 
     def latest(self, tenant: str) -> list[CatalogEntry]:
         latest: dict[str, StoredPolicy] = {}
-        for stored in self.store.policy_versions(self.owners(tenant)):
+        for stored in self.policies.versions(self.owners(tenant)):
             latest[stored.policy_id] = stored  # ordered by id, version
         return [self._entry(s) for _, s in sorted(latest.items())]
 
     def versions(self, tenant: str, reference: str) -> list[CatalogEntry]:
         policy_id, _ = parse_reference(reference, "name")
-        stored = self.store.policy_versions(self.owners(tenant), policy_id)
+        stored = self.policies.versions(self.owners(tenant), policy_id)
         if not stored:
             raise NotFound("policy", policy_id)
         return [self._entry(s) for s in stored]
@@ -164,9 +147,9 @@ class PolicyCatalog:
             raise InvalidArgument(
                 [FieldViolation("source", f"a new policy starts at version 1, not {policy.version}")]
             )
-        if self.store.policy_version(self.owners(tenant), policy.id) is not None:
+        if self.policies.version(self.owners(tenant), policy.id) is not None:
             raise AlreadyExists("policy", policy.id)
-        stored = self.store.add_policy_version(
+        stored = self.policies.add(
             tenant, policy.id, 1, policy.content_hash, source, filename, parent.pk if parent else None
         )
         self._forget_latest(tenant, policy.id)
@@ -176,7 +159,7 @@ class PolicyCatalog:
         self, tenant: str, reference: str, expected_version: int, source: str, filename: str
     ) -> CatalogEntry:
         policy_id, _ = parse_reference(reference, "name")
-        current = self.store.policy_version(self.owners(tenant), policy_id)
+        current = self.policies.version(self.owners(tenant), policy_id)
         if current is None:
             raise NotFound("policy", policy_id)
         if current.owner != tenant:
@@ -190,7 +173,7 @@ class PolicyCatalog:
             raise InvalidArgument(
                 [FieldViolation("source", f"version must be {expected_version + 1} (expected_version + 1)")]
             )
-        stored = self.store.add_policy_version(
+        stored = self.policies.add(
             tenant,
             policy_id,
             policy.version,
@@ -206,9 +189,8 @@ class PolicyCatalog:
         with self._lock:
             self._lookups.pop((tenant, policy_id, None), None)
 
-    def seed_bundled(self, directory: Path) -> list[str]:
+    def seed_bundled(self, library: PolicyLibrary) -> list[str]:
         """Stores the bundled policies missing from the store; returns what it added."""
-        library = PolicyLibrary.from_directory(directory, self.taxonomy)  # validates them all
         added: list[str] = []
         pending = list(library.all())
         while pending:
@@ -216,19 +198,19 @@ class PolicyCatalog:
             for policy in list(pending):
                 parent_pk = None
                 if policy.extends:
-                    parent = self.store.policy_version((SHARED,), policy.extends)
+                    parent = self.policies.version((SHARED,), policy.extends)
                     if parent is None or parent.content_hash != library.get(policy.extends).content_hash:
                         continue  # the parent goes first
                     parent_pk = parent.pk
-                existing = self.store.policy_version((SHARED,), policy.id, policy.version)
+                existing = self.policies.version((SHARED,), policy.id, policy.version)
                 if existing is None:
-                    self.store.add_policy_version(
+                    self.policies.add(
                         SHARED,
                         policy.id,
                         policy.version,
                         policy.content_hash,
                         policy.source,
-                        Path(policy.filename).name,
+                        policy.filename.rsplit("/", 1)[-1],
                         parent_pk,
                         allow_gap=True,
                     )
@@ -254,69 +236,3 @@ class PolicyCatalog:
     ) -> tuple[CatalogEntry, CatalogEntry, list[RuleChange]]:
         a, b = self.entry(tenant, base, "base"), self.entry(tenant, target, "target")
         return a, b, diff_policies(a.policy, b.policy)
-
-
-def _rule_view(rule) -> dict:
-    return {
-        "policy": rule.policy_id,
-        "when": {
-            "categories": sorted(rule.categories),
-            "topics": sorted(rule.topics),
-            "proponent": rule.proponent,
-            "request_kinds": sorted(rule.request_kinds),
-            "flags": sorted(rule.flags),
-            "not_flags": sorted(rule.not_flags),
-            "placed": rule.placed,
-        },
-        "if": next((c.source for c in rule.conditions if c.role == "if"), ""),
-        "unless": next((c.source for c in rule.conditions if c.role == "unless"), ""),
-        "vote": rule.vote,
-        "strength": rule.strong.source if rule.strong else "",
-        "why": rule.why.template,
-        "why_strong": rule.why_strong.template if rule.why_strong else "",
-    }
-
-
-def diff_policies(base: Policy, target: Policy) -> list[RuleChange]:
-    """Rule-by-rule differences of two compiled policies (effective rules, in order)."""
-    before = {r.id: (i, _rule_view(r)) for i, r in enumerate(base.rules)}
-    after = {r.id: (i, _rule_view(r)) for i, r in enumerate(target.rules)}
-    changes: list[RuleChange] = []
-    if (base.default_vote, base.default_why) != (target.default_vote, target.default_why):
-        changes.append(
-            RuleChange(
-                "default",
-                "CHANGED",
-                ("vote", "why"),
-                json.dumps({"vote": base.default_vote, "why": base.default_why}),
-                json.dumps({"vote": target.default_vote, "why": target.default_why}),
-            )
-        )
-    kept_before = [rid for rid in before if rid in after]
-    kept_after = [rid for rid in after if rid in before]
-    for rid, (_, view) in after.items():
-        if rid not in before:
-            changes.append(RuleChange(rid, "ADDED", (), "", json.dumps(view, sort_keys=True)))
-            continue
-        old = before[rid][1]
-        fields = tuple(k for k in view if view[k] != old[k])
-        if fields:
-            changes.append(
-                RuleChange(
-                    rid, "CHANGED", fields, json.dumps(old, sort_keys=True), json.dumps(view, sort_keys=True)
-                )
-            )
-        elif kept_before.index(rid) != kept_after.index(rid):
-            changes.append(
-                RuleChange(
-                    rid,
-                    "MOVED",
-                    ("order",),
-                    json.dumps(old, sort_keys=True),
-                    json.dumps(view, sort_keys=True),
-                )
-            )
-    for rid, (_, view) in before.items():
-        if rid not in after:
-            changes.append(RuleChange(rid, "REMOVED", (), json.dumps(view, sort_keys=True), ""))
-    return changes

@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 from google.protobuf import json_format
 
+from proxyvote.core.model import RecommendCommand
 from proxyvote.core.recommender import Recommender
 from proxyvote.errors import ProxyvoteError
 from proxyvote.v1 import evidence_pb2, meeting_pb2
@@ -88,10 +89,13 @@ def run_case(recommender: Recommender, policy: str, case: dict, base: Path) -> C
     for record in case.get("evidence", []):
         records.append(json_format.ParseDict(record, evidence_pb2.EvidenceRecord()))
     try:
-        message = json_format.ParseDict(meeting, meeting_pb2.Meeting())
-        evidence = convert.evidence_from_proto(records)
-        as_of = str(case.get("as_of", meeting["meeting_date"]))
-        decision = recommender.decide(message, policy, as_of, evidence, dt.date(2000, 1, 1))
+        command = RecommendCommand(
+            meeting=convert.meeting_from_proto(json_format.ParseDict(meeting, meeting_pb2.Meeting())),
+            policy=policy,
+            as_of=convert.parse_as_of(str(case.get("as_of", meeting["meeting_date"]))),
+            evidence=convert.evidence_from_proto(records),
+        )
+        decision = recommender.decide(command, dt.date(2000, 1, 1))
     except (ProxyvoteError, json_format.ParseError) as exc:
         result.failures.append(f"could not run: {exc}")
         return result

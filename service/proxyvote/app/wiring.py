@@ -1,65 +1,66 @@
-"""Everything a running service holds, built once from its configuration."""
+"""Everything a running service holds, built once from its settings."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
-from proxyvote.api.auth import Authenticator
 from proxyvote.app.decision_log import DecisionLog
 from proxyvote.app.evidence_store import EvidenceStore
+from proxyvote.app.files import (
+    evidence_files,
+    load_evidence,
+    load_policy_library,
+    load_taxonomy,
+    load_templates,
+)
 from proxyvote.app.policy_catalog import PolicyCatalog
-from proxyvote.core.recommender import Recommender, default_policy_dir, load_taxonomy, repository_root
-from proxyvote.errors import ProxyvoteError
-from proxyvote.store import DEFAULT_SQLITE_URL, Store, current_revision, head_revision, open_store
-
-
-class NotMigrated(ProxyvoteError):
-    template = "the database is not at the current schema ({detail}): run `proxyvote db upgrade`"
-
-
-def shared_evidence_dir() -> Path:
-    """The shared evidence loaded at first start: PROXYVOTE_EVIDENCE_DIR, else the demo records."""
-    return Path(os.environ.get("PROXYVOTE_EVIDENCE_DIR") or repository_root() / "examples" / "evidence")
-
-
-def database_url() -> str:
-    return os.environ.get("DATABASE_URL") or DEFAULT_SQLITE_URL
+from proxyvote.core.recommender import Recommender
+from proxyvote.errors import NotMigrated
+from proxyvote.memo.render import MemoRenderer
+from proxyvote.settings import Settings
+from proxyvote.store import SHARED, Store, open_store
+from proxyvote.store.schema import current_revision, head_revision
 
 
 @dataclass(frozen=True)
 class App:
+    settings: Settings
     store: Store
     catalog: PolicyCatalog
     recommender: Recommender
     log: DecisionLog
-    auth: Authenticator
     evidence: EvidenceStore
+    memos: MemoRenderer
 
     def close(self) -> None:
         self.store.close()
 
 
-def build_app(url: str | None = None, policy_dir: Path | None = None) -> App:
-    """Opens the store (which must be migrated), stores missing bundled policies, wires the rest."""
-    store = open_store(url or database_url())
-    current, head = current_revision(store.engine), head_revision()
-    if current != head:
+def build_app(settings: Settings | None = None) -> App:
+    """Opens the store (which must be migrated), reads the files, stores missing bundled
+    policies and the shared evidence, and wires the rest."""
+    settings = settings or Settings.load()
+    store = open_store(settings.database_url)
+    try:
+        current, head = current_revision(store.engine), head_revision()
+        if current != head:
+            raise NotMigrated(f"at {current or 'nothing'}, needs {head}")
+        taxonomy = load_taxonomy(settings.policy_dir)
+        catalog = PolicyCatalog(store.policies, taxonomy)
+        catalog.seed_bundled(load_policy_library(settings.policy_dir, taxonomy))
+        recommender = Recommender(catalog, taxonomy)
+        evidence = EvidenceStore(store.evidence)
+        evidence.import_records(SHARED, load_evidence(evidence_files(settings.evidence_dir)))
+        memos = MemoRenderer(load_templates(settings.template_dir))
+    except BaseException:
         store.close()
-        raise NotMigrated(f"at {current or 'nothing'}, needs {head}")
-    directory = Path(policy_dir or default_policy_dir())
-    taxonomy = load_taxonomy(directory)
-    catalog = PolicyCatalog(store, taxonomy)
-    catalog.seed_bundled(directory)
-    recommender = Recommender(catalog, taxonomy)
-    evidence = EvidenceStore(store)
-    evidence.seed_shared(shared_evidence_dir())
+        raise
     return App(
+        settings,
         store,
         catalog,
         recommender,
-        DecisionLog(recommender, catalog, store, evidence),
-        Authenticator(store.tenant_for_key),
+        DecisionLog(recommender, catalog, store.decisions, evidence),
         evidence,
+        memos,
     )

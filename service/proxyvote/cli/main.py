@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
-import os
 import sys
 from pathlib import Path
 
 from google.protobuf import json_format
 
 from proxyvote import __version__
+from proxyvote.core.model import RecommendCommand
 from proxyvote.errors import PolicyInvalid, ProxyvoteError
+from proxyvote.settings import Settings
+from proxyvote.settings import help_text as settings_help
 from proxyvote.v1 import enums_pb2
 from proxyvote.wire import convert
 
@@ -36,50 +38,57 @@ def _read(path: str) -> str:
         raise CliError(f"cannot read {path}: not UTF-8 text") from exc
 
 
-def _policy_dir(args) -> Path:
-    from proxyvote.core.recommender import default_policy_dir
-
-    chosen = args.policy_dir or os.environ.get("PROXYVOTE_POLICY_DIR")
-    return Path(chosen) if chosen else default_policy_dir()
+def _settings(args) -> Settings:
+    return args.settings
 
 
 def _recommender(args):
-    from proxyvote.core.recommender import Recommender
+    from proxyvote.app.files import load_recommender
 
-    return Recommender.from_directory(_policy_dir(args))
+    return load_recommender(_settings(args).policy_dir)
 
 
-def _request(args):
-    from proxyvote.v1 import recommendation_service_pb2 as rs
+def _evidence(paths) -> tuple:
+    from proxyvote.app.files import load_evidence
 
+    for path in paths:
+        _read(path)  # a missing or unreadable file is a one-line error
+    return load_evidence(paths)
+
+
+def _command(args) -> RecommendCommand:
+    """The files named on the command line, converted once into the core's command."""
     meeting = convert.meeting_from_json(_read(args.meeting), field=f"meeting ({args.meeting})")
     paths = list(args.evidence or ())
     if not args.server:
         # In-process, the shared evidence set stands in for the server's store (which loads the same files).
-        from proxyvote.app.wiring import shared_evidence_dir
+        from proxyvote.app.files import evidence_files
 
-        paths += [str(p) for p in sorted(shared_evidence_dir().glob("*.json"))]
-    evidence, seen = [], set()
-    for path in paths:
-        for record in convert.evidence_file_from_json(_read(path), field=f"evidence ({path})").records:
-            if record.evidence_id not in seen:  # the first file naming a record wins
-                seen.add(record.evidence_id)
-                evidence.append(record)
-    return rs.RecommendRequest(meeting=meeting, policy=args.policy, as_of=args.as_of or "", evidence=evidence)
+        paths += [str(p) for p in evidence_files(_settings(args).evidence_dir)]
+    as_of = convert.parse_as_of(args.as_of or "", "--as-of")
+    return RecommendCommand(meeting, args.policy, as_of, _evidence(paths))
 
 
-def _channel(address: str):
-    from proxyvote.api.transport import ClientTransport, TransportConfigError
+def _request_message(command: RecommendCommand):
+    from proxyvote.v1 import recommendation_service_pb2 as rs
 
-    try:
-        return ClientTransport.from_env(os.environ).channel(address)
-    except TransportConfigError as exc:
-        raise CliError(str(exc)) from exc
+    return rs.RecommendRequest(
+        meeting=convert.meeting_to_proto(command.meeting),
+        policy=command.policy,
+        as_of=command.as_of.isoformat() if command.as_of else "",
+        evidence=[convert.evidence_to_proto(r) for r in command.evidence],
+    )
+
+
+def _channel(args, address: str):
+    from proxyvote.api.transport import ClientTransport
+
+    return ClientTransport.from_settings(_settings(args)).channel(address)
 
 
 def _auth(args) -> tuple[tuple[str, str], ...]:
     """Call metadata carrying the API key (--api-key or PROXYVOTE_API_KEY)."""
-    key = getattr(args, "api_key", None) or os.environ.get("PROXYVOTE_API_KEY", "")
+    key = getattr(args, "api_key", None) or _settings(args).api_key
     if not key:
         raise CliError(
             "calling a server needs an API key: --api-key or PROXYVOTE_API_KEY (proxyvote tenant create)"
@@ -88,19 +97,19 @@ def _auth(args) -> tuple[tuple[str, str], ...]:
 
 
 def cmd_recommend(args) -> int:
-    request = _request(args)
+    command = _command(args)
     if args.format == "md":
-        sys.stdout.write(_memo(args, request).decode("utf-8"))
+        sys.stdout.write(_memo(args, command).decode("utf-8"))
         return 0
     if args.server:
         from proxyvote.v1 import recommendation_service_pb2_grpc as rs_grpc
 
-        with _channel(args.server) as channel:
+        with _channel(args, args.server) as channel:
             response = rs_grpc.RecommendationServiceStub(channel).Recommend(
-                request, timeout=60, metadata=_auth(args)
+                _request_message(command), timeout=60, metadata=_auth(args)
             )
     else:
-        response = _recommender(args).recommend(request, _today())
+        response = convert.decision_to_proto(_recommender(args).decide(command, _today()))
     if response.decision_id:
         # Not part of the decision: kept out of stdout so in-process and --server print the same.
         print(f"stored as decision {response.decision_id}", file=sys.stderr)
@@ -145,7 +154,7 @@ def table(response) -> str:
     return "\n".join(lines)
 
 
-def _memo(args, request, memo_format: str = "md", variant: str = "full") -> bytes:
+def _memo(args, command: RecommendCommand, memo_format: str = "md", variant: str = "full") -> bytes:
     """The memo, rendered by the server with --server, else in-process."""
     from proxyvote.memo.render import FORMATS as MEMO_FORMATS
     from proxyvote.memo.render import VARIANTS as MEMO_VARIANTS
@@ -153,7 +162,8 @@ def _memo(args, request, memo_format: str = "md", variant: str = "full") -> byte
     if args.server:
         from proxyvote.v1 import memo_service_pb2, memo_service_pb2_grpc
 
-        with _channel(args.server) as channel:
+        request = _request_message(command)
+        with _channel(args, args.server) as channel:
             response = memo_service_pb2_grpc.MemoServiceStub(channel).RenderMemo(
                 memo_service_pb2.RenderMemoRequest(
                     meeting=request.meeting,
@@ -167,16 +177,12 @@ def _memo(args, request, memo_format: str = "md", variant: str = "full") -> byte
                 metadata=_auth(args),
             )
         return response.content
+    from proxyvote.app.files import load_templates
     from proxyvote.memo.render import MemoRenderer
 
-    decision = _recommender(args).decide(
-        request.meeting,
-        request.policy,
-        request.as_of,
-        convert.evidence_from_proto(request.evidence),
-        _today(),
-    )
-    return MemoRenderer().render(decision, MEMO_FORMATS[memo_format], variant=MEMO_VARIANTS[variant])[0]
+    decision = _recommender(args).decide(command, _today())
+    renderer = MemoRenderer(load_templates(_settings(args).template_dir))
+    return renderer.render(decision, MEMO_FORMATS[memo_format], variant=MEMO_VARIANTS[variant])[0]
 
 
 def _write_stdout(content: bytes) -> None:
@@ -194,7 +200,7 @@ def cmd_memo(args) -> int:
         raise CliError(
             "a PDF is not for a terminal: write it to a file with --output FILE (or redirect stdout)"
         )
-    content = _memo(args, _request(args), args.format, args.variant)
+    content = _memo(args, _command(args), args.format, args.variant)
     if args.output:
         try:
             Path(args.output).write_bytes(content)
@@ -207,22 +213,18 @@ def cmd_memo(args) -> int:
 
 def cmd_serve(args) -> int:
     from proxyvote.api.server import serve
-    from proxyvote.api.transport import TransportConfigError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    try:
-        serve(args.addr, args.policy_dir)
-    except TransportConfigError as exc:
-        raise CliError(str(exc)) from exc
+    serve(_settings(args))
     return 0
 
 
 def cmd_db(args) -> int:
-    from proxyvote.app.wiring import database_url
-    from proxyvote.store import current_revision, downgrade, head_revision, open_store, upgrade
+    from proxyvote.store import open_store
+    from proxyvote.store.schema import current_revision, downgrade, head_revision, upgrade
 
-    url = args.database_url or database_url()
+    url = _settings(args).database_url
     if args.db_command == "upgrade":
         if url.startswith("sqlite"):
             open_store(url).close()  # creates the folder of a SQLite file
@@ -242,10 +244,8 @@ def cmd_evidence_import(args) -> int:
     if args.server:
         from proxyvote.v1 import evidence_service_pb2, evidence_service_pb2_grpc
 
-        records = []
-        for path in args.files:
-            records.extend(convert.evidence_file_from_json(_read(path), field=f"evidence ({path})").records)
-        with _channel(args.server) as channel:
+        records = [convert.evidence_to_proto(r) for r in _evidence(args.files)]
+        with _channel(args, args.server) as channel:
             reply = evidence_service_pb2_grpc.EvidenceServiceStub(channel).ImportEvidence(
                 evidence_service_pb2.ImportEvidenceRequest(records=records), timeout=60, metadata=_auth(args)
             )
@@ -254,10 +254,10 @@ def cmd_evidence_import(args) -> int:
     from proxyvote.app.wiring import build_app
     from proxyvote.store import SHARED
 
-    app = build_app(args.database_url or None, _policy_dir(args))
+    app = build_app(_settings(args))
     try:
         for path in args.files:
-            added, unchanged = app.evidence.import_file(SHARED, Path(path))
+            added, unchanged = app.evidence.import_records(SHARED, _evidence([path]))
             print(f"{path}: imported {added}, unchanged {unchanged} (shared set)")
     finally:
         app.close()
@@ -267,9 +267,9 @@ def cmd_evidence_import(args) -> int:
 def cmd_tenant_create(args) -> int:
     from proxyvote.app.wiring import build_app
 
-    app = build_app(args.database_url or None, _policy_dir(args))
+    app = build_app(_settings(args))
     try:
-        tenant_id, key = app.store.create_tenant(args.name)
+        tenant_id, key = app.store.tenants.create(args.name)
     finally:
         app.close()
     print(f"tenant {args.name} ({tenant_id})")
@@ -281,7 +281,7 @@ def cmd_policy_list(args) -> int:
     if args.server:
         from proxyvote.v1 import policy_service_pb2, policy_service_pb2_grpc
 
-        with _channel(args.server) as channel:
+        with _channel(args, args.server) as channel:
             stub = policy_service_pb2_grpc.PolicyServiceStub(channel)
             policies, token = [], ""
             while True:
@@ -322,7 +322,7 @@ def cmd_policy_test(args) -> int:
     recommender = _recommender(args)
     files = [Path(f) for f in args.files]
     if not files:
-        files = sorted((_policy_dir(args) / "tests").glob("*.yaml"))
+        files = sorted((_settings(args).policy_dir / "tests").glob("*.yaml"))
     if not files:
         raise CliError("no policy test files found")
     try:
@@ -364,8 +364,14 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--output", "-o", help="file to write (default: standard output)")
     sp.set_defaults(func=cmd_memo)
 
-    sp = sub.add_parser("serve", help="serve the gRPC API")
+    sp = sub.add_parser(
+        "serve",
+        help="serve the gRPC API",
+        epilog=settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sp.add_argument("--addr", help="HOST:PORT (default: PROXYVOTE_ADDR or 127.0.0.1:50051)")
+    sp.add_argument("--database-url", help="default: DATABASE_URL or SQLite under ./var/")
     sp.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="the database schema (Alembic migrations)")
@@ -434,9 +440,15 @@ def _rpc_error_line(exc) -> str:
     return line
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, environ=None) -> int:
     args = parser().parse_args(argv)
     try:
+        args.settings = Settings.load(
+            environ,
+            addr=getattr(args, "addr", None),
+            database_url=getattr(args, "database_url", None),
+            policy_dir=args.policy_dir,
+        )
         return args.func(args)
     except (CliError, ProxyvoteError) as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)

@@ -60,6 +60,32 @@ class CallerCategory:
 
 
 @dataclass(frozen=True, slots=True)
+class ItemOutcome:
+    """How the meeting voted on an item, where known (past meetings, backtests)."""
+
+    passed: bool | None = None
+    support_pct: float | None = None
+    support_basis: str = ""
+    votes_for: int | None = None
+    votes_against: int | None = None
+    votes_abstain: int | None = None
+    broker_non_votes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AdviserRecommendation:
+    adviser: str
+    vote: str
+
+
+@dataclass(frozen=True, slots=True)
+class InvestorVote:
+    investor: str
+    vote: str
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class BallotItem:
     item_id: str
     title: str
@@ -71,6 +97,11 @@ class BallotItem:
     # Empty when the card was not described: then any vote is allowed.
     vote_options: tuple[str, ...] = ()
     category: CallerCategory | None = None
+    # What happened, for past meetings; no rule reads these.
+    outcome: ItemOutcome | None = None
+    adviser_recommendations: tuple[AdviserRecommendation, ...] = ()
+    investor_votes: tuple[InvestorVote, ...] = ()
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +111,23 @@ class Meeting:
     meeting_date: dt.date
     items: tuple[BallotItem, ...]
     meeting_type: str = ""
+    record_date: dt.date | None = None
+    provenance: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RecommendCommand:
+    """One request to decide a meeting, as every edge hands it to the core.
+
+    ``as_of`` is None when the caller left it to the service (then: today);
+    ``policy`` is a reference, ``"id"`` or ``"id@version"``.
+    """
+
+    meeting: Meeting
+    policy: str
+    as_of: dt.date | None = None
+    evidence: tuple[EvidenceRecord, ...] = ()
+    request_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

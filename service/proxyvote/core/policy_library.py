@@ -1,23 +1,16 @@
 """The set of policies a deployment serves: lookup by reference, listing, checks.
 
-Built from policy documents (``from_directory`` reads a folder of YAML files);
+Built from policy documents (the app's setup reads them from a folder);
 ``extends`` is resolved here, parents first, and a cycle or a missing parent is
 a validation problem like any other.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-from pathlib import Path
-
+from proxyvote.core.paging import encode_offset, page_bounds
 from proxyvote.core.policy import Policy, PolicyDocument, compile_policy, read_policy
 from proxyvote.core.taxonomy import Taxonomy
 from proxyvote.errors import FieldViolation, InvalidArgument, NotFound, PolicyInvalid, PolicyProblem
-
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
-TAXONOMY_FILE = "taxonomy.yaml"
 
 
 def parse_reference(reference: str, field: str = "policy") -> tuple[str, int | None]:
@@ -90,21 +83,6 @@ class PolicyLibrary:
             raise PolicyInvalid(problems)
         return cls(list(compiled.values()))
 
-    @classmethod
-    def from_directory(cls, directory: Path, taxonomy: Taxonomy) -> PolicyLibrary:
-        """Every ``*.yaml`` in ``directory`` but the taxonomy; all problems at once."""
-        documents, problems = [], []
-        for path in sorted(Path(directory).glob("*.yaml")):
-            if path.name == TAXONOMY_FILE:
-                continue
-            try:
-                documents.append(read_policy(path.read_text(encoding="utf-8"), str(path), taxonomy))
-            except PolicyInvalid as exc:
-                problems.extend(exc.problems)
-        if problems:
-            raise PolicyInvalid(problems)
-        return cls.from_documents(documents)
-
     def all(self) -> list[Policy]:
         return list(self._ordered)
 
@@ -169,26 +147,3 @@ def _lineage(policy: Policy, library: PolicyLibrary) -> list[str]:
         policy = library.get(policy.extends)
         ids.append(policy.id)
     return ids
-
-
-def page_bounds(page_size: int, page_token: str) -> tuple[int, int]:
-    """(offset, size) of an AIP-158 page request; InvalidArgument on a bad size or token."""
-    if page_size < 0:
-        raise InvalidArgument([FieldViolation("page_size", "must not be negative")])
-    return (decode_offset(page_token) if page_token else 0), min(
-        page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-    )
-
-
-def encode_offset(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"v1:{offset}".encode()).decode()
-
-
-def decode_offset(token: str) -> int:
-    try:
-        prefix, _, offset = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if prefix == "v1" and offset.isdigit():
-            return int(offset)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    raise InvalidArgument([FieldViolation("page_token", "is not a token this service issued")])

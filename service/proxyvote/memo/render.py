@@ -1,8 +1,8 @@
 """The memo renderer: decisions in, a document people read out.
 
-One Jinja environment for the trusted templates, built once (per template
-folder), with StrictUndefined so a missing field fails loudly instead of
-rendering blank. Caller text (titles, names, evidence summaries, rationales)
+One Jinja environment for the trusted templates, built once per renderer,
+with StrictUndefined so a missing field fails loudly instead of rendering
+blank. Caller text (titles, names, evidence summaries, rationales)
 is never marked safe: the ``.html`` templates are autoescaped, and the Markdown
 ones pass it through the ``md`` filter, which makes Markdown syntax inert.
 
@@ -15,16 +15,13 @@ the full memo, and the short public disclosure.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import jinja2
 
 from proxyvote.core.engine import against_management
 from proxyvote.core.model import NO_RECOMMENDATION, MeetingDecision
-from proxyvote.core.recommender import repository_root
 from proxyvote.errors import FieldViolation, InvalidArgument
 
 MARKDOWN = "text/markdown; charset=utf-8"
@@ -85,14 +82,12 @@ def check_options(memo_format: int, variant: int) -> tuple[int, int]:
     return memo_format or FORMAT_MARKDOWN, variant or VARIANT_FULL
 
 
-def default_template_dir() -> Path:
-    return repository_root() / "reports" / "templates"
+TEMPLATE_NAMES = tuple(_TEMPLATES.values())
 
 
-@functools.cache
-def _environment(template_dir: str) -> jinja2.Environment:
+def _environment(sources: dict[str, str]) -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(template_dir),
+        loader=jinja2.DictLoader(sources),
         undefined=jinja2.StrictUndefined,
         # "memo.html.j2" ends in ".j2": name the double extensions, or nothing is escaped.
         autoescape=jinja2.select_autoescape(
@@ -123,8 +118,13 @@ def _no_external_resources(url: str, *args, **kwargs):
 
 
 class MemoRenderer:
-    def __init__(self, template_dir: Path | None = None):
-        self._env = _environment(str(Path(template_dir or default_template_dir()).resolve()))
+    """Renders with the trusted templates it is given (name -> source; the app's setup reads the files)."""
+
+    def __init__(self, sources: dict[str, str]):
+        missing = sorted(set(TEMPLATE_NAMES) - set(sources))
+        if missing:
+            raise ValueError(f"memo templates missing: {', '.join(missing)}")
+        self._env = _environment(dict(sources))
         self._templates = {key: self._env.get_template(name) for key, name in _TEMPLATES.items()}
 
     def _context(self, decision: MeetingDecision, overrides, decision_id, replay_differs_from) -> dict:

@@ -1,32 +1,68 @@
 """Persistence: the only package that knows SQLAlchemy.
 
-``open_store(url)`` gives a ``Store``; the schema is created and changed only
-by the Alembic migrations in ``migrations/`` (``proxyvote db upgrade``).
+``open_store(url)`` gives a ``Store``: one repository per aggregate (tenants,
+policies, decisions, evidence, memo templates), each typed, raising domain
+errors only. The schema is created and changed only by the Alembic migrations
+in ``migrations/`` (``proxyvote db upgrade``; ``proxyvote.store.schema``).
 """
 
-from proxyvote.store.repository import (
-    DEFAULT_SQLITE_URL,
-    SHARED,
-    Store,
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from proxyvote.store.database import DEFAULT_SQLITE_URL, SHARED, Database, canonical_time, open_database
+from proxyvote.store.decisions import (
+    DecisionRecord,
+    DecisionRepository,
+    MeetingRow,
     StoredDecision,
     StoredOverride,
-    StoredPolicy,
-    canonical_time,
-    open_store,
 )
-from proxyvote.store.schema import current_revision, downgrade, head_revision, upgrade
+from proxyvote.store.evidence import EvidenceRepository
+from proxyvote.store.policies import PolicyRepository, StoredPolicy
+from proxyvote.store.templates import TemplateRepository
+from proxyvote.store.tenants import TenantRepository
+
+
+@dataclass(frozen=True)
+class Store:
+    database: Database
+    tenants: TenantRepository
+    policies: PolicyRepository
+    decisions: DecisionRepository
+    evidence: EvidenceRepository
+    templates: TemplateRepository
+
+    @property
+    def engine(self):
+        return self.database.engine
+
+    def close(self) -> None:
+        self.decisions.close()
+        self.database.close()
+
+
+def open_store(url: str | None = None) -> Store:
+    database = open_database(url or DEFAULT_SQLITE_URL)
+    return Store(
+        database,
+        TenantRepository(database),
+        PolicyRepository(database),
+        DecisionRepository(database),
+        EvidenceRepository(database),
+        TemplateRepository(database),
+    )
+
 
 __all__ = [
     "DEFAULT_SQLITE_URL",
     "SHARED",
+    "DecisionRecord",
+    "MeetingRow",
     "Store",
     "StoredDecision",
     "StoredOverride",
     "StoredPolicy",
     "canonical_time",
-    "current_revision",
-    "downgrade",
-    "head_revision",
     "open_store",
-    "upgrade",
 ]

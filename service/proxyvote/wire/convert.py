@@ -8,27 +8,31 @@ request field it is about.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 
 from google.protobuf import json_format
 
 from proxyvote.core.model import (
     NO_RECOMMENDATION,
+    AdviserRecommendation,
     BallotItem,
     CallerCategory,
     Classification,
     EvidenceRecord,
     EvidenceSource,
+    InvestorVote,
     Issuer,
+    ItemOutcome,
     Meeting,
     MeetingDecision,
     Outcome,
     PolicyRef,
     Recommendation,
+    RecommendCommand,
     parse_date,
 )
 from proxyvote.errors import FieldViolation, InvalidArgument
-from proxyvote.v1 import enums_pb2, evidence_pb2, meeting_pb2, recommendation_pb2
+from proxyvote.v1 import enums_pb2, evidence_pb2, meeting_pb2, policy_pb2, recommendation_pb2
+from proxyvote.v1 import recommendation_service_pb2 as rs
 
 MAX_ITEMS = 1000
 MAX_TITLE = 4_000
@@ -107,32 +111,42 @@ def parse_as_of(text: str, field: str = "as_of") -> dt.date | None:
     return date
 
 
+def recommend_command(request: rs.RecommendRequest, field: str = "") -> RecommendCommand:
+    """A RecommendRequest as the core's command; InvalidArgument names every bad field at once."""
+    prefix = f"{field}." if field else ""
+    v = _Violations()
+    meeting = None
+    if not request.HasField("meeting"):
+        v.add(f"{prefix}meeting", "is required")
+    else:
+        meeting = _meeting(v, request.meeting, f"{prefix}meeting")
+    as_of = _check_date(v, f"{prefix}as_of", request.as_of, required=False)
+    if not request.policy.strip():
+        v.add(f"{prefix}policy", "is required: a policy id or id@version")
+    evidence = _evidence(v, request.evidence, f"{prefix}evidence")
+    _check_text(v, f"{prefix}request_id", request.request_id, MAX_ID, required=False)
+    v.raise_if_any()
+    return RecommendCommand(meeting, request.policy, as_of, evidence, request.request_id)
+
+
 def meeting_from_proto(msg: meeting_pb2.Meeting, field: str = "meeting") -> Meeting:
     """The domain meeting, or InvalidArgument naming every bad field."""
-    meeting, violations = _meeting_from_bytes(msg.SerializeToString(deterministic=True), field)
-    if violations:
-        raise InvalidArgument(list(violations))
+    v = _Violations()
+    meeting = _meeting(v, msg, field)
+    v.raise_if_any()
     return meeting
 
 
-@functools.lru_cache(maxsize=1 << 12)
-def _meeting_from_bytes(data: bytes, field: str) -> tuple[Meeting | None, tuple[FieldViolation, ...]]:
-    """Cached by the meeting's bytes: a season applies many policies to each meeting."""
-    try:
-        return _convert_meeting(meeting_pb2.Meeting.FromString(data), field), ()
-    except InvalidArgument as exc:
-        return None, tuple(exc.violations)
-
-
-def _convert_meeting(msg: meeting_pb2.Meeting, field: str) -> Meeting:
-    v = _Violations()
+def _meeting(v: _Violations, msg: meeting_pb2.Meeting, field: str) -> Meeting | None:
+    before = len(v.items)
     _check_text(v, f"{field}.meeting_id", msg.meeting_id, MAX_ID, required=True)
     if not msg.HasField("issuer"):
         v.add(f"{field}.issuer", "is required")
     else:
         _check_text(v, f"{field}.issuer.name", msg.issuer.name, MAX_TITLE, required=True)
     meeting_date = _check_date(v, f"{field}.meeting_date", msg.meeting_date, required=True)
-    _check_date(v, f"{field}.record_date", msg.record_date, required=False)
+    record_date = _check_date(v, f"{field}.record_date", msg.record_date, required=False)
+    _check_text(v, f"{field}.provenance", msg.provenance, MAX_TEXT, required=False)
     meeting_type = _enum(v, f"{field}.meeting_type", MEETING_TYPE_NAMES, msg.meeting_type)
     if not msg.items:
         v.add(f"{field}.items", "must hold at least one ballot item")
@@ -141,9 +155,7 @@ def _convert_meeting(msg: meeting_pb2.Meeting, field: str) -> Meeting:
     seen: dict[str, int] = {}
     items = []
     for i, message in enumerate(msg.items[:MAX_ITEMS]):
-        item, problems = _item_from_bytes(message.SerializeToString(deterministic=True))
-        for where, description in problems:
-            v.add(f"{field}.items[{i}].{where}", description)
+        item = _item(v, message, f"{field}.items[{i}]")
         item_id = message.item_id
         if item_id in seen and item_id:
             v.add(
@@ -151,9 +163,9 @@ def _convert_meeting(msg: meeting_pb2.Meeting, field: str) -> Meeting:
                 f"duplicate item_id {item_id[:40]!r} (also items[{seen[item_id]}])",
             )
         seen.setdefault(item_id, i)
-        if item is not None:
-            items.append(item)
-    v.raise_if_any()
+        items.append(item)
+    if len(v.items) > before:
+        return None
     issuer = msg.issuer
     return Meeting(
         meeting_id=msg.meeting_id,
@@ -161,113 +173,186 @@ def _convert_meeting(msg: meeting_pb2.Meeting, field: str) -> Meeting:
         meeting_date=meeting_date,
         items=tuple(items),
         meeting_type=meeting_type,
+        record_date=record_date,
+        provenance=msg.provenance,
     )
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _item_from_bytes(data: bytes) -> tuple[BallotItem | None, tuple[tuple[str, str], ...]]:
-    """One ballot item, or its problems as (field within the item, description).
-
-    Cached by the item's bytes: the same item comes back in every request that
-    applies another policy to the same meeting.
-    """
-    item = meeting_pb2.BallotItem.FromString(data)
-    v = _Violations()
-    _check_text(v, "item_id", item.item_id, MAX_ID, required=True)
-    _check_text(v, "title", item.title, MAX_TITLE, required=True)
-    _check_text(v, "text", item.text, MAX_TEXT, required=False)
-    kind = _enum(v, "proponent.kind", KIND_NAMES, item.proponent.kind)
+def _item(v: _Violations, item: meeting_pb2.BallotItem, field: str) -> BallotItem | None:
+    before = len(v.items)
+    _check_text(v, f"{field}.item_id", item.item_id, MAX_ID, required=True)
+    _check_text(v, f"{field}.number", item.number, MAX_ID, required=False)
+    _check_text(v, f"{field}.title", item.title, MAX_TITLE, required=True)
+    _check_text(v, f"{field}.text", item.text, MAX_TEXT, required=False)
+    kind = _enum(v, f"{field}.proponent.kind", KIND_NAMES, item.proponent.kind)
     if not item.proponent.kind:
-        v.add("proponent.kind", "is required (MANAGEMENT or SHAREHOLDER)")
+        v.add(f"{field}.proponent.kind", "is required (MANAGEMENT or SHAREHOLDER)")
+    _check_text(v, f"{field}.proponent.name", item.proponent.name, MAX_TITLE, required=False)
     options = tuple(VOTE_NAMES.get(o, "") for o in item.vote_options)
     if any(o not in _CASTABLE for o in options):
-        v.add("vote_options", "may hold only votes a shareholder can cast")
+        v.add(f"{field}.vote_options", "may hold only votes a shareholder can cast")
     category = None
     if item.HasField("category"):
-        npx = _enum(v, "category.npx_category", NPX_NAMES, item.category.npx_category)
-        _check_text(v, "category.topic", item.category.topic, MAX_ID, required=False)
+        npx = _enum(v, f"{field}.category.npx_category", NPX_NAMES, item.category.npx_category)
+        _check_text(v, f"{field}.category.topic", item.category.topic, MAX_ID, required=False)
         if not item.category.npx_category:
-            v.add("category.npx_category", "is required when category is given")
+            v.add(f"{field}.category.npx_category", "is required when category is given")
         elif npx:
             category = CallerCategory(npx, item.category.topic)
-    board = _enum(v, "board_recommendation", VOTE_NAMES, item.board_recommendation)
+    board = _enum(v, f"{field}.board_recommendation", VOTE_NAMES, item.board_recommendation)
     if board == "REFER":
-        v.add("board_recommendation", "REFER is not a board recommendation")
-    if v.items:
-        return None, tuple((p.field, p.description) for p in v.items)
-    return (
-        BallotItem(
-            item_id=item.item_id,
-            number=item.number,
-            title=item.title,
-            text=item.text,
-            proponent_kind=kind,
-            proponent_name=item.proponent.name,
-            board_recommendation=board or NO_RECOMMENDATION,
-            vote_options=options,
-            category=category,
-        ),
-        (),
+        v.add(f"{field}.board_recommendation", "REFER is not a board recommendation")
+    outcome = None
+    if item.HasField("outcome"):
+        o = item.outcome
+        if o.HasField("support_pct") and not 0.0 <= o.support_pct <= 100.0:
+            v.add(f"{field}.outcome.support_pct", "must be between 0 and 100")
+        counts = ("votes_for", "votes_against", "votes_abstain", "broker_non_votes")
+        for name in counts:
+            if o.HasField(name) and getattr(o, name) < 0:
+                v.add(f"{field}.outcome.{name}", "must not be negative")
+        outcome = ItemOutcome(
+            passed=o.passed if o.HasField("passed") else None,
+            support_pct=o.support_pct if o.HasField("support_pct") else None,
+            support_basis=o.support_basis,
+            **{name: (getattr(o, name) if o.HasField(name) else None) for name in counts},
+        )
+    advisers = tuple(
+        AdviserRecommendation(
+            a.adviser, _enum(v, f"{field}.adviser_recommendations[{n}].vote", VOTE_NAMES, a.vote)
+        )
+        for n, a in enumerate(item.adviser_recommendations)
     )
+    investors = tuple(
+        InvestorVote(
+            i.investor, _enum(v, f"{field}.investor_votes[{n}].vote", VOTE_NAMES, i.vote), i.source
+        )
+        for n, i in enumerate(item.investor_votes)
+    )
+    if len(v.items) > before:
+        return None
+    return BallotItem(
+        item_id=item.item_id,
+        number=item.number,
+        title=item.title,
+        text=item.text,
+        proponent_kind=kind,
+        proponent_name=item.proponent.name,
+        board_recommendation=board or NO_RECOMMENDATION,
+        vote_options=options,
+        category=category,
+        outcome=outcome,
+        adviser_recommendations=advisers,
+        investor_votes=investors,
+        sources=tuple(item.sources),
+    )
+
+
+def meeting_to_proto(m: Meeting) -> meeting_pb2.Meeting:
+    """The API message of a domain meeting; lossless (meeting_from_proto gives ``m`` back)."""
+    return meeting_pb2.Meeting(
+        meeting_id=m.meeting_id,
+        issuer=meeting_pb2.Issuer(
+            name=m.issuer.name,
+            ticker=m.issuer.ticker,
+            isin=m.issuer.isin,
+            cusip=m.issuer.cusip,
+            country=m.issuer.country,
+        ),
+        meeting_type=_MEETING_TYPE.Value(m.meeting_type) if m.meeting_type else 0,
+        meeting_date=m.meeting_date.isoformat(),
+        record_date=m.record_date.isoformat() if m.record_date else "",
+        provenance=m.provenance,
+        items=[_item_to_proto(i) for i in m.items],
+    )
+
+
+def _item_to_proto(i: BallotItem) -> meeting_pb2.BallotItem:
+    message = meeting_pb2.BallotItem(
+        item_id=i.item_id,
+        number=i.number,
+        title=i.title,
+        text=i.text,
+        proponent=meeting_pb2.Proponent(kind=_KIND.Value(i.proponent_kind), name=i.proponent_name),
+        board_recommendation=VOTE_VALUES[i.board_recommendation] if i.board_recommendation else 0,
+        vote_options=[VOTE_VALUES[o] for o in i.vote_options],
+        adviser_recommendations=[
+            meeting_pb2.AdviserRecommendation(adviser=a.adviser, vote=VOTE_VALUES[a.vote] if a.vote else 0)
+            for a in i.adviser_recommendations
+        ],
+        investor_votes=[
+            meeting_pb2.InvestorVote(
+                investor=x.investor, vote=VOTE_VALUES[x.vote] if x.vote else 0, source=x.source
+            )
+            for x in i.investor_votes
+        ],
+        sources=i.sources,
+    )
+    if i.category is not None:
+        message.category.npx_category = NPX_VALUES[i.category.npx_category]
+        message.category.topic = i.category.topic
+    if i.outcome is not None:
+        o = i.outcome
+        message.outcome.support_basis = o.support_basis
+        for name in (
+            "passed",
+            "support_pct",
+            "votes_for",
+            "votes_against",
+            "votes_abstain",
+            "broker_non_votes",
+        ):
+            value = getattr(o, name)
+            if value is not None:
+                setattr(message.outcome, name, value)
+    return message
 
 
 def evidence_from_proto(records, field: str = "evidence") -> tuple[EvidenceRecord, ...]:
-    if len(records) > MAX_EVIDENCE:
-        raise InvalidArgument([FieldViolation(field, f"holds more than {MAX_EVIDENCE} records")])
-    key = tuple(r.SerializeToString(deterministic=True) for r in records)
-    converted, violations = _evidence_from_bytes(key, field)
-    if violations:
-        raise InvalidArgument(list(violations))
+    v = _Violations()
+    converted = _evidence(v, records, field)
+    v.raise_if_any()
     return converted
 
 
-@functools.lru_cache(maxsize=1 << 12)
-def _evidence_from_bytes(
-    key: tuple[bytes, ...], field: str
-) -> tuple[tuple[EvidenceRecord, ...], tuple[FieldViolation, ...]]:
-    v = _Violations()
+def _evidence(v: _Violations, records, field: str) -> tuple[EvidenceRecord, ...]:
+    if len(records) > MAX_EVIDENCE:
+        v.add(field, f"holds more than {MAX_EVIDENCE} records")
+        return ()
     out = []
-    for i, data in enumerate(key):
-        record, problems = _record_from_bytes(data)
-        for where, description in problems:
-            v.add(f"{field}[{i}].{where}", description)
+    for i, r in enumerate(records):
+        record = _record(v, r, f"{field}[{i}]")
         if record is not None:
             out.append(record)
-    return tuple(out), tuple(v.items)
+    return tuple(out)
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _record_from_bytes(data: bytes) -> tuple[EvidenceRecord | None, tuple[tuple[str, str], ...]]:
-    """One evidence record, or its problems; cached by its bytes like items."""
-    r = evidence_pb2.EvidenceRecord.FromString(data)
-    v = _Violations()
-    _check_text(v, "evidence_id", r.evidence_id, MAX_ID, required=True)
-    published = _check_date(v, "published", r.published, required=True)
-    event_date = _check_date(v, "event_date", r.event_date, required=False)
+def _record(v: _Violations, r: evidence_pb2.EvidenceRecord, field: str) -> EvidenceRecord | None:
+    before = len(v.items)
+    _check_text(v, f"{field}.evidence_id", r.evidence_id, MAX_ID, required=True)
+    published = _check_date(v, f"{field}.published", r.published, required=True)
+    event_date = _check_date(v, f"{field}.event_date", r.event_date, required=False)
     if not (r.issuer.name or r.issuer.ticker):
-        v.add("issuer", "needs a name or a ticker")
-    kind = _enum(v, "kind", EKIND_NAMES, r.kind)
+        v.add(f"{field}.issuer", "needs a name or a ticker")
+    kind = _enum(v, f"{field}.kind", EKIND_NAMES, r.kind)
     if not r.kind:
-        v.add("kind", "is required")
-    status = _enum(v, "status", ESTATUS_NAMES, r.status)
-    _check_text(v, "summary", r.summary, MAX_TEXT, required=False)
-    if v.items:
-        return None, tuple((p.field, p.description) for p in v.items)
-    return (
-        EvidenceRecord(
-            evidence_id=r.evidence_id,
-            issuer_name=r.issuer.name,
-            issuer_ticker=r.issuer.ticker,
-            published=published,
-            topics=tuple(r.topics),
-            kind=kind,
-            status=status or "REPORTED",
-            summary=r.summary,
-            event_date=event_date,
-            date_precision=r.date_precision or "day",
-            sources=tuple(EvidenceSource(s.publisher, s.url, s.document) for s in r.sources),
-        ),
-        (),
+        v.add(f"{field}.kind", "is required")
+    status = _enum(v, f"{field}.status", ESTATUS_NAMES, r.status)
+    _check_text(v, f"{field}.summary", r.summary, MAX_TEXT, required=False)
+    if len(v.items) > before:
+        return None
+    return EvidenceRecord(
+        evidence_id=r.evidence_id,
+        issuer_name=r.issuer.name,
+        issuer_ticker=r.issuer.ticker,
+        published=published,
+        topics=tuple(r.topics),
+        kind=kind,
+        status=status or "REPORTED",
+        summary=r.summary,
+        event_date=event_date,
+        date_precision=r.date_precision or "day",
+        sources=tuple(EvidenceSource(s.publisher, s.url, s.document) for s in r.sources),
     )
 
 
@@ -410,9 +495,7 @@ def fill_recommendation(message: recommendation_pb2.Recommendation, r: Recommend
 
 
 def decision_to_proto(d: MeetingDecision, request_id: str = ""):
-    from proxyvote.v1 import recommendation_service_pb2
-
-    response = recommendation_service_pb2.RecommendResponse(
+    response = rs.RecommendResponse(
         meeting_id=d.meeting.meeting_id,
         policy=policy_ref_to_proto(d.policy),
         as_of=d.as_of.isoformat(),
@@ -428,24 +511,61 @@ def decision_to_proto(d: MeetingDecision, request_id: str = ""):
     return response
 
 
-def meeting_from_json(text: str, field: str = "meeting") -> meeting_pb2.Meeting:
-    """Parses a meeting file (data-format.md) into the API message."""
+def request_bytes(meeting_body: bytes, command: RecommendCommand) -> bytes:
+    """The deterministic bytes of ``command`` as a RecommendRequest, around an already serialised meeting.
+
+    A deterministic serialisation writes fields in number order and the meeting
+    is field 1, so the request is the meeting's tag, length and bytes followed by
+    the other fields: the meeting is serialised once, for the store, and the
+    request's bytes (and so the audit chain) are what serialising it whole gives.
+    """
+    rest = rs.RecommendRequest(
+        policy=command.policy,
+        as_of=command.as_of.isoformat() if command.as_of else "",
+        request_id=command.request_id,
+    )
+    for record in command.evidence:
+        rest.evidence.add().MergeFromString(_evidence_bytes(record))
+    head = _MEETING_TAG + _varint(len(meeting_body))
+    return head + meeting_body + rest.SerializeToString(deterministic=True)
+
+
+_MEETING_TAG = bytes([(rs.RecommendRequest.MEETING_FIELD_NUMBER << 3) | 2])  # length-delimited
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, value = value & 0x7F, value >> 7
+        if value:
+            out.append(low | 0x80)
+        else:
+            out.append(low)
+            return bytes(out)
+
+
+def meeting_from_json(text: str, field: str = "meeting") -> Meeting:
+    """A meeting file (data-format.md), as the domain meeting."""
+    return meeting_from_proto(meeting_message_from_json(text, field), field)
+
+
+def meeting_message_from_json(text: str, field: str = "meeting") -> meeting_pb2.Meeting:
     try:
         return json_format.Parse(text, meeting_pb2.Meeting())
     except json_format.ParseError as exc:
         raise InvalidArgument([FieldViolation(field, f"not a valid meeting: {exc}")]) from exc
 
 
-def evidence_file_from_json(text: str, field: str = "evidence") -> evidence_pb2.EvidenceFile:
+def evidence_from_json(text: str, field: str = "evidence") -> tuple[EvidenceRecord, ...]:
+    """An evidence file (data-format.md), as domain records."""
     try:
-        return json_format.Parse(text, evidence_pb2.EvidenceFile())
+        message = json_format.Parse(text, evidence_pb2.EvidenceFile())
     except json_format.ParseError as exc:
         raise InvalidArgument([FieldViolation(field, f"not a valid evidence file: {exc}")]) from exc
+    return evidence_from_proto(message.records, f"{field}.records")
 
 
 def policy_to_proto(policy):
-    from proxyvote.v1 import policy_pb2
-
     return policy_pb2.Policy(
         name=f"policies/{policy.id}",
         id=policy.id,
@@ -460,8 +580,6 @@ def policy_to_proto(policy):
 
 
 def problem_to_proto(problem):
-    from proxyvote.v1 import policy_pb2
-
     return policy_pb2.PolicyProblem(
         file=problem.file,
         line=problem.line,

@@ -1,0 +1,80 @@
+"""The one list of the services this server offers: servicer, descriptor, health name.
+
+The server registers them from here, health reports on each, reflection lists
+them, and the tests build their servicers from the same list, so none can be
+registered in one place and forgotten in another.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from google.protobuf.descriptor import ServiceDescriptor
+
+from proxyvote.api.auth import Authenticator
+from proxyvote.api.servicers import (
+    DecisionServicer,
+    EvidenceServicer,
+    MemoServicer,
+    PolicyServicer,
+    RecommendationServicer,
+    utc_today,
+)
+from proxyvote.app.wiring import App
+from proxyvote.v1 import (
+    decision_service_pb2,
+    decision_service_pb2_grpc,
+    evidence_service_pb2,
+    evidence_service_pb2_grpc,
+    memo_service_pb2,
+    memo_service_pb2_grpc,
+    policy_service_pb2,
+    policy_service_pb2_grpc,
+    recommendation_service_pb2,
+    recommendation_service_pb2_grpc,
+)
+
+
+@dataclass(frozen=True)
+class Service:
+    descriptor: ServiceDescriptor
+    servicer: object
+    register: Callable[[object, object], None]  # add_XServicer_to_server(servicer, server)
+
+    @property
+    def name(self) -> str:
+        """The full name: what health checks and reflection use."""
+        return self.descriptor.full_name
+
+
+def services(app: App, auth: Authenticator, today: Callable[[], dt.date] = utc_today) -> tuple[Service, ...]:
+    log = app.log
+    return (
+        Service(
+            recommendation_service_pb2.DESCRIPTOR.services_by_name["RecommendationService"],
+            RecommendationServicer(log, auth, today),
+            recommendation_service_pb2_grpc.add_RecommendationServiceServicer_to_server,
+        ),
+        Service(
+            policy_service_pb2.DESCRIPTOR.services_by_name["PolicyService"],
+            PolicyServicer(app.catalog, auth),
+            policy_service_pb2_grpc.add_PolicyServiceServicer_to_server,
+        ),
+        Service(
+            memo_service_pb2.DESCRIPTOR.services_by_name["MemoService"],
+            MemoServicer(log, app.memos, app.store.templates, auth, today),
+            memo_service_pb2_grpc.add_MemoServiceServicer_to_server,
+        ),
+        Service(
+            decision_service_pb2.DESCRIPTOR.services_by_name["DecisionService"],
+            DecisionServicer(log, auth),
+            decision_service_pb2_grpc.add_DecisionServiceServicer_to_server,
+        ),
+        Service(
+            evidence_service_pb2.DESCRIPTOR.services_by_name["EvidenceService"],
+            EvidenceServicer(app.evidence, auth, today),
+            evidence_service_pb2_grpc.add_EvidenceServiceServicer_to_server,
+        ),
+    )

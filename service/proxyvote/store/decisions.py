@@ -1,0 +1,403 @@
+"""The decision log: decisions appended to a hash chain per owner, and analysts' overrides.
+
+Decisions and overrides are inserted, never updated or deleted. Decisions are
+written by one writer thread per process, which commits whatever is waiting in
+one transaction (group commit).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import queue
+import threading
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from proxyvote.core.audit_log import GENESIS, ChainEntry, Verification, entry_hash, verify
+from proxyvote.errors import Aborted, NotFound, Unavailable
+from proxyvote.store.database import Database, canonical_time, now
+from proxyvote.store.models import BallotItemRecord, Decision, MeetingRecord, Override
+
+_CHAIN_RETRIES = 50
+_MAX_REMEMBERED = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingRow:
+    """What the store keeps of a decided meeting beside its body (for listing and backtests)."""
+
+    meeting_id: str
+    issuer_name: str
+    ticker: str
+    meeting_date: dt.date
+    body: bytes  # the Meeting message, serialised once
+    items: tuple[dict, ...]  # item_id, number, title, proponent_kind, board_recommendation
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """One decision to append: everything needed to show and replay it."""
+
+    owner: str
+    meeting: MeetingRow
+    policy_pk: int
+    policy_hash: str
+    engine_version: str
+    as_of: dt.date
+    request: bytes  # the RecommendRequest as evaluated (the meeting's bytes inside)
+    response: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDecision:
+    decision_id: str
+    owner: str
+    chain_seq: int
+    meeting_id: str
+    policy_pk: int
+    policy_hash: str
+    engine_version: str
+    as_of: dt.date
+    request: bytes
+    response: bytes
+    created_at: dt.datetime
+    prev_hash: str
+    entry_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredOverride:
+    override_id: str
+    decision_id: str
+    item_id: str
+    vote: str
+    reason: str
+    analyst: str
+    created_at: dt.datetime
+
+
+class _Pending:
+    """A decision waiting for the writer thread, and the caller waiting for it."""
+
+    def __init__(self, record: DecisionRecord):
+        self.record = record
+        self.content_hash = hashlib.sha256(record.meeting.body).hexdigest()
+        self._done = threading.Event()
+        self._result: StoredDecision | None = None
+        self._error: Exception | None = None
+    def resolve(self, result: StoredDecision) -> None:
+        self._result = result
+        self._done.set()
+
+    def fail(self, error: Exception) -> None:
+        self._error = error
+        self._done.set()
+
+    def wait(self) -> StoredDecision:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+class _GroupWriter:
+    """One thread that writes every waiting decision in one transaction."""
+
+    def __init__(self, write_batch, max_batch: int = 256):
+        self._write_batch = write_batch
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, pending: _Pending) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="decision-writer", daemon=True)
+                self._thread.start()
+        self._queue.put(pending)
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                self._queue.put(None)
+                self._thread.join(timeout=30)
+                self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                batch.append(item)
+            try:
+                self._write_batch(batch)
+            except Exception as exc:  # never leave a caller waiting
+                for p in batch:
+                    p.fail(exc)
+
+
+class DecisionRepository:
+    def __init__(self, database: Database):
+        self._db = database
+        self.engine = database.engine
+        # Chain heads and meeting keys this process wrote or read: (seq, hash) by owner,
+        # meeting pk by (owner, content hash). Only ever a hint: the constraints decide.
+        self._heads: dict[str, tuple[int, str]] = {}
+        self._meetings: dict[tuple[str, str], int] = {}
+        self._writer = _GroupWriter(self._write_batch)
+
+    def close(self) -> None:
+        self._writer.stop()
+
+    def append(self, record: DecisionRecord) -> StoredDecision:
+        """Stores one decision at the head of its owner's chain; returns once it is committed.
+
+        The writer thread commits whatever is waiting in one transaction (group
+        commit): each decision is whole or absent, and concurrent callers share
+        the commit's cost. The head of each chain and the meetings' keys are
+        remembered between calls; another process appending to the same chain
+        makes an insert violate the (owner, chain_seq) constraint, and the batch
+        is retried from the database's head.
+        """
+        pending = _Pending(record)
+        self._writer.submit(pending)
+        return pending.wait()
+
+    def _write_batch(self, batch: list[_Pending]) -> None:
+        """One transaction for the batch; resolves each pending decision or fails them all."""
+        decisions = Decision.__table__
+        for _ in range(_CHAIN_RETRIES):
+            try:
+                results, rows = [], []
+                heads: dict[str, tuple[int, str]] = {}
+                with self.engine.begin() as connection:
+                    for p in batch:
+                        r = p.record
+                        meeting_pk = self._meeting_pk(connection, r.owner, p.content_hash, r.meeting)
+                        head = (
+                            heads.get(r.owner)
+                            or self._heads.get(r.owner)
+                            or self._head_from_db(connection, r.owner)
+                        )
+                        seq, prev = head[0] + 1, head[1]
+                        decision_id = "d_" + uuid.uuid4().hex
+                        created_at = now()
+                        digest = entry_hash(
+                            prev,
+                            r.owner,
+                            seq,
+                            decision_id,
+                            r.policy_hash,
+                            r.engine_version,
+                            r.as_of.isoformat(),
+                            canonical_time(created_at),
+                            r.request,
+                            r.response,
+                        )
+                        rows.append(
+                            {
+                                "decision_id": decision_id,
+                                "owner": r.owner,
+                                "chain_seq": seq,
+                                "meeting_pk": meeting_pk,
+                                "policy_pk": r.policy_pk,
+                                "policy_hash": r.policy_hash,
+                                "engine_version": r.engine_version,
+                                "as_of": r.as_of,
+                                "request": r.request,
+                                "response": r.response,
+                                "created_at": created_at,
+                                "prev_hash": prev,
+                                "entry_hash": digest,
+                            }
+                        )
+                        heads[r.owner] = (seq, digest)
+                        results.append(
+                            StoredDecision(
+                                decision_id,
+                                r.owner,
+                                seq,
+                                r.meeting.meeting_id,
+                                r.policy_pk,
+                                r.policy_hash,
+                                r.engine_version,
+                                r.as_of,
+                                r.request,
+                                r.response,
+                                created_at,
+                                prev,
+                                digest,
+                            )
+                        )
+                    connection.execute(decisions.insert(), rows)  # one statement for the batch
+                self._heads.update(heads)
+                for p, result in zip(batch, results, strict=True):
+                    p.resolve(result)
+                return
+            except (IntegrityError, OperationalError) as exc:
+                # Another process took a sequence number or stored a meeting, or the database
+                # was busy: forget the hints and start again from the database.
+                for p in batch:
+                    self._heads.pop(p.record.owner, None)
+                    self._meetings.pop((p.record.owner, p.content_hash), None)
+                if isinstance(exc, OperationalError) and "locked" not in str(exc):
+                    error = Unavailable(str(exc).splitlines()[0])
+                    for p in batch:
+                        p.fail(error)
+                    return
+        for p in batch:
+            p.fail(Aborted("the decision log is too busy; retry"))
+
+    @staticmethod
+    def _head_from_db(connection, owner: str) -> tuple[int, str]:
+        head = connection.execute(
+            select(Decision.chain_seq, Decision.entry_hash)
+            .where(Decision.owner == owner)
+            .order_by(Decision.chain_seq.desc())
+            .limit(1)
+        ).first()
+        return (head[0], head[1]) if head else (0, GENESIS)
+
+    def _meeting_pk(self, connection, owner: str, content_hash: str, meeting: MeetingRow) -> int:
+        key = (owner, content_hash)
+        pk = self._meetings.get(key)
+        if pk is None:
+            pk = connection.scalar(
+                select(MeetingRecord.pk).where(
+                    MeetingRecord.owner == owner, MeetingRecord.content_hash == content_hash
+                )
+            )
+        if pk is None:
+            pk = connection.execute(
+                MeetingRecord.__table__.insert().values(
+                    owner=owner,
+                    meeting_id=meeting.meeting_id,
+                    issuer_name=meeting.issuer_name,
+                    ticker=meeting.ticker,
+                    meeting_date=meeting.meeting_date,
+                    content_hash=content_hash,
+                    body=meeting.body,
+                )
+            ).inserted_primary_key[0]
+            if meeting.items:
+                connection.execute(
+                    BallotItemRecord.__table__.insert(),
+                    [dict(item, meeting_pk=pk, position=n) for n, item in enumerate(meeting.items)],
+                )
+        if len(self._meetings) >= _MAX_REMEMBERED:
+            self._meetings.clear()
+        self._meetings[key] = pk
+        return pk
+
+    def _decision_rows(self, session: Session, owner: str):
+        return session.execute(
+            select(Decision, MeetingRecord.meeting_id)
+            .join(MeetingRecord, MeetingRecord.pk == Decision.meeting_pk)
+            .where(Decision.owner == owner)
+            .order_by(Decision.chain_seq)
+        )
+
+    @staticmethod
+    def _stored(row: Decision, meeting_id: str) -> StoredDecision:
+        return StoredDecision(
+            row.decision_id,
+            row.owner,
+            row.chain_seq,
+            meeting_id,
+            row.policy_pk,
+            row.policy_hash,
+            row.engine_version,
+            row.as_of,
+            row.request,
+            row.response,
+            row.created_at,
+            row.prev_hash,
+            row.entry_hash,
+        )
+
+    def get(self, owner: str, decision_id: str) -> StoredDecision:
+        """The owner's decision; another owner's is NOT_FOUND exactly as a missing one."""
+        with self._db.session() as session:
+            found = session.execute(
+                select(Decision, MeetingRecord.meeting_id)
+                .join(MeetingRecord, MeetingRecord.pk == Decision.meeting_pk)
+                .where(Decision.owner == owner, Decision.decision_id == decision_id)
+            ).first()
+            if found is None:
+                raise NotFound("decision", decision_id)
+            return self._stored(*found)
+
+    def all(self, owner: str) -> list[StoredDecision]:
+        with self._db.session() as session:
+            return [self._stored(*row) for row in self._decision_rows(session, owner)]
+
+    def verify_chain(self, owner: str) -> Verification:
+        return verify(
+            ChainEntry(
+                d.owner,
+                d.chain_seq,
+                d.decision_id,
+                d.policy_hash,
+                d.engine_version,
+                d.as_of.isoformat(),
+                canonical_time(d.created_at),
+                d.request,
+                d.response,
+                d.prev_hash,
+                d.entry_hash,
+            )
+            for d in self.all(owner)
+        )
+
+
+    def add_override(
+        self, owner: str, decision_id: str, item_id: str, vote: str, reason: str, analyst: str
+    ) -> StoredOverride:
+        with self._db.session() as session, session.begin():
+            decision_pk = session.scalar(
+                select(Decision.pk).where(Decision.owner == owner, Decision.decision_id == decision_id)
+            )
+            if decision_pk is None:
+                raise NotFound("decision", decision_id)
+            row = Override(
+                override_id="o_" + uuid.uuid4().hex,
+                owner=owner,
+                decision_pk=decision_pk,
+                item_id=item_id,
+                vote=vote,
+                reason=reason,
+                analyst=analyst,
+                created_at=now(),
+            )
+            session.add(row)
+        return StoredOverride(row.override_id, decision_id, item_id, vote, reason, analyst, row.created_at)
+
+    def overrides(self, owner: str, decision_id: str) -> list[StoredOverride]:
+        with self._db.session() as session:
+            rows = session.scalars(
+                select(Override)
+                .join(Decision, Decision.pk == Override.decision_pk)
+                .where(Override.owner == owner, Decision.decision_id == decision_id)
+                .order_by(Override.pk)
+            )
+            return [
+                StoredOverride(
+                    r.override_id, decision_id, r.item_id, r.vote, r.reason, r.analyst, r.created_at
+                )
+                for r in rows
+            ]
