@@ -90,6 +90,7 @@ class _Pending:
         self._done = threading.Event()
         self._result: StoredDecision | None = None
         self._error: Exception | None = None
+
     def resolve(self, result: StoredDecision) -> None:
         self._result = result
         self._done.set()
@@ -363,7 +364,6 @@ class DecisionRepository:
             )
             for d in self.all(owner)
         )
-
 
     def add_override(
         self, owner: str, decision_id: str, item_id: str, vote: str, reason: str, analyst: str

@@ -19,7 +19,6 @@ class EvidenceRepository:
     def __init__(self, database: Database):
         self._db = database
 
-
     def add(self, owner: str, records: tuple[EvidenceRecord, ...]) -> tuple[int, int]:
         """Stores the records, all or none; returns (added, unchanged).
 

@@ -26,7 +26,6 @@ class StoredPolicy:
     created_at: dt.datetime
 
 
-
 def _policy(row: PolicyVersion) -> StoredPolicy:
     return StoredPolicy(
         row.pk,
@@ -39,7 +38,6 @@ def _policy(row: PolicyVersion) -> StoredPolicy:
         row.parent_pk,
         row.created_at,
     )
-
 
 
 class PolicyRepository:

@@ -224,9 +224,7 @@ def _item(v: _Violations, item: meeting_pb2.BallotItem, field: str) -> BallotIte
         for n, a in enumerate(item.adviser_recommendations)
     )
     investors = tuple(
-        InvestorVote(
-            i.investor, _enum(v, f"{field}.investor_votes[{n}].vote", VOTE_NAMES, i.vote), i.source
-        )
+        InvestorVote(i.investor, _enum(v, f"{field}.investor_votes[{n}].vote", VOTE_NAMES, i.vote), i.source)
         for n, i in enumerate(item.investor_votes)
     )
     if len(v.items) > before:
