@@ -68,6 +68,7 @@ run: $(STUBS_STAMP)
 	$(VENV)/bin/proxyvote serve
 
 test: $(STUBS_STAMP) $(SYSTEM_STAMP)
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 	$(VENV)/bin/proxyvote policy test
 

@@ -37,6 +37,10 @@ class InvalidArgument(ProxyvoteError):
         super().__init__(detail)
 
 
+class TemplateRejected(InvalidArgument):
+    """A tenant's memo template uses something the sandbox refuses; the violations name the lines."""
+
+
 class NotFound(ProxyvoteError):
     template = "{kind} not found: {detail}"
 
@@ -122,3 +126,11 @@ class TransportConfigError(ConfigurationError):
     """The transport settings are incomplete, unreadable or unsafe; the message says which."""
 
     template = "{detail}"
+
+
+class RenderFailed(ProxyvoteError):
+    """A tenant's memo template failed while rendering (time, size or a sandbox refusal)."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)

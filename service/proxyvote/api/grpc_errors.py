@@ -1,15 +1,20 @@
 """Domain errors to gRPC status: the one place that decides codes and details.
 
-Errors are written as code, message and a ``grpc-status-details-bin`` trailer
-(google.rpc.Status with BadRequest field violations), the same bytes
+Every domain error (``proxyvote.errors``) is mapped here explicitly, to a code
+and an ``ErrorInfo`` reason. Errors are written as code, message and a
+``grpc-status-details-bin`` trailer (google.rpc.Status with ErrorInfo, and
+BadRequest field violations where there are some), the same bytes
 ``abort_with_status`` would send, without raising, so they work with
-``grpc_testing`` servers as well as real ones.
+``grpc_testing`` servers as well as real ones. An exception nobody mapped is a
+bug of ours: INTERNAL, logged with the request id, never INVALID_ARGUMENT.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import re
+import uuid
 
 import grpc
 from google.protobuf import any_pb2
@@ -18,34 +23,55 @@ from google.rpc import error_details_pb2, status_pb2
 from proxyvote.errors import (
     Aborted,
     AlreadyExists,
+    BundledPolicyChanged,
+    ConfigurationError,
     InvalidArgument,
     NotFound,
+    NotMigrated,
     PermissionDenied,
     PolicyInvalid,
     ProxyvoteError,
+    RenderFailed,
+    TemplateRejected,
     Unauthenticated,
     Unavailable,
 )
 
 log = logging.getLogger(__name__)
 
-_CODES = {
-    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
-    PolicyInvalid: grpc.StatusCode.INVALID_ARGUMENT,
-    NotFound: grpc.StatusCode.NOT_FOUND,
-    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
-    Aborted: grpc.StatusCode.ABORTED,
-    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
-    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
-    Unavailable: grpc.StatusCode.UNAVAILABLE,
+DOMAIN = "proxyvote.dev"
+REQUEST_ID_HEADER = "x-request-id"
+_CLEAN_ID = re.compile(r"[^A-Za-z0-9._:-]")
+
+# Each domain error: its status code and its ErrorInfo reason (UPPER_SNAKE_CASE, AIP-193).
+MAPPING: dict[type[ProxyvoteError], tuple[grpc.StatusCode, str]] = {
+    InvalidArgument: (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT"),
+    PolicyInvalid: (grpc.StatusCode.INVALID_ARGUMENT, "POLICY_INVALID"),
+    TemplateRejected: (grpc.StatusCode.INVALID_ARGUMENT, "TEMPLATE_REJECTED"),
+    RenderFailed: (grpc.StatusCode.INVALID_ARGUMENT, "TEMPLATE_RENDER_FAILED"),
+    NotFound: (grpc.StatusCode.NOT_FOUND, "NOT_FOUND"),
+    AlreadyExists: (grpc.StatusCode.ALREADY_EXISTS, "ALREADY_EXISTS"),
+    Aborted: (grpc.StatusCode.ABORTED, "STALE_OR_CONCURRENT_WRITE"),
+    PermissionDenied: (grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED"),
+    Unauthenticated: (grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED"),
+    Unavailable: (grpc.StatusCode.UNAVAILABLE, "DATABASE_UNAVAILABLE"),
+    # Start-up errors: a server never answers with them, but if one escaped it is ours to fix.
+    BundledPolicyChanged: (grpc.StatusCode.FAILED_PRECONDITION, "BUNDLED_POLICY_CHANGED"),
+    NotMigrated: (grpc.StatusCode.FAILED_PRECONDITION, "DATABASE_NOT_MIGRATED"),
+    ConfigurationError: (grpc.StatusCode.FAILED_PRECONDITION, "CONFIGURATION"),
 }
 
 
+def mapping_of(exc: ProxyvoteError) -> tuple[grpc.StatusCode, str]:
+    """The code and reason of the most specific mapped class; INTERNAL for an unmapped one."""
+    for kind in type(exc).__mro__:
+        if kind in MAPPING:
+            return MAPPING[kind]
+    return grpc.StatusCode.INTERNAL, "INTERNAL"
+
+
 def code_of(exc: ProxyvoteError) -> grpc.StatusCode:
-    for kind, code in _CODES.items():
-        if isinstance(exc, kind):
-            return code
-    return grpc.StatusCode.INVALID_ARGUMENT
+    return mapping_of(exc)[0]
 
 
 def field_violations(exc: ProxyvoteError) -> list[tuple[str, str]]:
@@ -56,9 +82,15 @@ def field_violations(exc: ProxyvoteError) -> list[tuple[str, str]]:
     return []
 
 
-def status_of(exc: ProxyvoteError) -> status_pb2.Status:
-    code = code_of(exc)
+def status_of(exc: ProxyvoteError, request_id: str = "") -> status_pb2.Status:
+    code, reason = mapping_of(exc)
     status = status_pb2.Status(code=code.value[0], message=str(exc)[:2000])
+    info = error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN)
+    if request_id:
+        info.metadata["request_id"] = request_id
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    status.details.append(detail)
     violations = field_violations(exc)
     if violations:
         detail = any_pb2.Any()
@@ -73,21 +105,36 @@ def status_of(exc: ProxyvoteError) -> status_pb2.Status:
     return status
 
 
-def _fail(context, exc: ProxyvoteError) -> None:
-    status = status_of(exc)
-    context.set_code(code_of(exc))
+def request_id_of(context) -> str:
+    """The caller's x-request-id (cleaned, bounded), else a new one."""
+    for key, value in context.invocation_metadata() or ():
+        if key == REQUEST_ID_HEADER:
+            text = value if isinstance(value, str) else value.decode("ascii", "replace")
+            cleaned = _CLEAN_ID.sub("", text)[:100]
+            if cleaned:
+                return cleaned
+    return uuid.uuid4().hex
+
+
+def fail(context, exc: ProxyvoteError, request_id: str = "") -> None:
+    code = code_of(exc)
+    if code == grpc.StatusCode.INTERNAL:
+        fail_internal(context, exc, request_id)
+        return
+    status = status_of(exc, request_id)
+    context.set_code(code)
     context.set_details(status.message)
     context.set_trailing_metadata((("grpc-status-details-bin", status.SerializeToString()),))
 
 
-def _fail_internal(context, exc: Exception) -> None:
-    log.exception("unexpected error: %s", exc)
+def fail_internal(context, exc: Exception, request_id: str) -> None:
+    log.error("unexpected error (request %s): %s", request_id, exc, exc_info=exc)
     context.set_code(grpc.StatusCode.INTERNAL)
-    context.set_details("internal error; it has been logged")
+    context.set_details(f"internal error; it has been logged as request {request_id}")
 
 
 def unary(response_type):
-    """Wraps a unary servicer method: domain errors become their status."""
+    """Wraps a unary servicer method: domain errors become their status, anything else INTERNAL."""
 
     def wrap(method):
         @functools.wraps(method)
@@ -95,9 +142,9 @@ def unary(response_type):
             try:
                 return method(self, request, context)
             except ProxyvoteError as exc:
-                _fail(context, exc)
+                fail(context, exc, request_id_of(context))
             except Exception as exc:  # a bug of ours, not the caller's
-                _fail_internal(context, exc)
+                fail_internal(context, exc, request_id_of(context))
             return response_type()
 
         return handler

@@ -25,6 +25,17 @@ log = logging.getLogger("proxyvote.server")
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 
 
+class HealthServicer(health.HealthServicer):
+    """grpc.health.v1 with List, which the library's servicer leaves unimplemented."""
+
+    def List(self, request, context):  # noqa: N802 (gRPC method name)
+        with self._lock:
+            statuses = dict(self._server_status)
+        return health_pb2.HealthListResponse(
+            statuses={name: health_pb2.HealthCheckResponse(status=s) for name, s in statuses.items()}
+        )
+
+
 class Server:
     """A bound, not yet started server and what it serves."""
 
@@ -32,7 +43,7 @@ class Server:
         self.grpc = grpc_server
         self.port = port
         self.services = offered
-        self.health = health.HealthServicer()
+        self.health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, grpc_server)
         reflection.enable_server_reflection(
             tuple(s.name for s in offered) + (health.SERVICE_NAME, reflection.SERVICE_NAME), grpc_server

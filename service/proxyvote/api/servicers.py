@@ -14,10 +14,17 @@ from proxyvote.app.evidence_store import EvidenceStore
 from proxyvote.app.policy_catalog import CatalogEntry, PolicyCatalog
 from proxyvote.core.model import Issuer
 from proxyvote.core.paging import encode_offset, page_bounds
-from proxyvote.errors import FieldViolation, InvalidArgument, NotFound, PolicyInvalid, ProxyvoteError
+from proxyvote.errors import (
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PolicyInvalid,
+    ProxyvoteError,
+    RenderFailed,
+)
 from proxyvote.memo import render as memo
 from proxyvote.memo.render import MemoRenderer, check_options
-from proxyvote.memo.tenant_templates import RenderFailed, check_template, memo_context, render_template
+from proxyvote.memo.tenant_templates import check_template, memo_context, render_template
 from proxyvote.store import SHARED, canonical_time
 from proxyvote.store.templates import TemplateRepository
 from proxyvote.v1 import (

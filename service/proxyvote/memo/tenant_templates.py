@@ -12,21 +12,16 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
-from dataclasses import dataclass
 
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
-from proxyvote.errors import FieldViolation, InvalidArgument
+from proxyvote.errors import FieldViolation, RenderFailed, TemplateRejected
 
 MAX_SOURCE_BYTES = 200_000
 RENDER_SECONDS = 5.0
 MAX_OUTPUT_BYTES = 5_000_000
 _MAX_REPEAT = 100_000  # the longest string `*` may build
-
-
-class TemplateRejected(InvalidArgument):
-    pass
 
 
 class _Sandbox(SandboxedEnvironment):
@@ -83,14 +78,6 @@ def check_template(source: str, field: str = "source") -> None:
             problems.append(f"line {line}: {node.name!r} is not reachable from a memo template")
     if problems:
         raise TemplateRejected([FieldViolation(field, p) for p in problems])
-
-
-@dataclass(frozen=True)
-class RenderFailed(Exception):
-    reason: str
-
-    def __str__(self) -> str:
-        return self.reason
 
 
 def _render_in_child(source: str, context: dict, max_bytes: int, out: multiprocessing.Queue) -> None:
