@@ -33,6 +33,7 @@ from proxyvote.errors import (
     ProxyvoteError,
     RenderFailed,
     TemplateRejected,
+    TransportConfigError,
     Unauthenticated,
     Unavailable,
 )
@@ -59,6 +60,7 @@ MAPPING: dict[type[ProxyvoteError], tuple[grpc.StatusCode, str]] = {
     BundledPolicyChanged: (grpc.StatusCode.FAILED_PRECONDITION, "BUNDLED_POLICY_CHANGED"),
     NotMigrated: (grpc.StatusCode.FAILED_PRECONDITION, "DATABASE_NOT_MIGRATED"),
     ConfigurationError: (grpc.StatusCode.FAILED_PRECONDITION, "CONFIGURATION"),
+    TransportConfigError: (grpc.StatusCode.FAILED_PRECONDITION, "TRANSPORT_CONFIGURATION"),
 }
 
 
