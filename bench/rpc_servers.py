@@ -3,11 +3,13 @@
     python bench/rpc_servers.py MODE --workers N [--payload FILE]
 
 MODE is one of:
-  sync-real  proxyvote.server.create_server: the production server, every service
+  sync-real  proxyvote.api.server.create_server: the production server, every service,
+             the decision log on (each Recommend is stored in a fresh SQLite file)
   sync-echo  grpc.server with the same thread pool and message limits and one generic
              handler on /proxyvote.v1.RecommendationService/Recommend that takes the
              request bytes undecoded and returns the bytes in FILE (a real response)
-  aio-real   grpc.aio server; an async Recommend that calls Recommender.recommend inline
+  aio-real   grpc.aio server; an async Recommend that authenticates, decides and stores
+             (DecisionLog.recommend) inline
   aio-echo   grpc.aio server with the echo handler of sync-echo
 
 Prints "PORT <n>" once serving on 127.0.0.1 and stops when stdin closes (or on
@@ -45,12 +47,13 @@ def _app():
     import tempfile
 
     from proxyvote.app.wiring import build_app
-    from proxyvote.store import upgrade
+    from proxyvote.settings import Settings
+    from proxyvote.store.schema import upgrade
 
     url = f"sqlite:///{tempfile.mkdtemp(prefix='proxyvote-bench-')}/proxyvote.db"
     upgrade(url)
-    app = build_app(url)
-    _, key = app.store.create_tenant("bench")
+    app = build_app(Settings.load({}, database_url=url))
+    _, key = app.store.tenants.create("bench")
     return app, key
 
 
@@ -83,11 +86,16 @@ def run_sync(mode: str, workers: int, payload: bytes) -> None:
         from proxyvote.api.server import create_server
 
         app, key = _app()
-        server, port, _health = create_server(ADDR, app, max_workers=workers, today=lambda: TODAY)
-    else:
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=OPTIONS)
-        server.add_generic_rpc_handlers((_echo_handlers(payload),))
-        port = server.add_insecure_port(ADDR)
+        server = create_server(ADDR, app, max_workers=workers, today=lambda: TODAY)
+        server.start()
+        _announce(server.port, key)
+        _wait_for_stdin_close()
+        server.stop(0)
+        app.close()
+        return
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=OPTIONS)
+    server.add_generic_rpc_handlers((_echo_handlers(payload),))
+    port = server.add_insecure_port(ADDR)
     server.start()
     _announce(port, key)
     _wait_for_stdin_close()
@@ -102,10 +110,16 @@ class AioRecommendationServicer:
     """
 
     def __init__(self, app):
+        from proxyvote.api.auth import Authenticator
+        from proxyvote.wire.convert import recommend_command
+
         self._app = app
+        self._auth = Authenticator(app.store.tenants.for_key)
+        self._command = recommend_command
 
     async def Recommend(self, request, context):  # noqa: N802 (gRPC method name)
-        return self._app.log.recommend(self._app.auth.tenant(context), request, TODAY)
+        tenant = self._auth.tenant(context)
+        return self._app.log.recommend(tenant, self._command(request), TODAY).response
 
 
 async def _serve_aio(mode: str, workers: int, payload: bytes) -> None:

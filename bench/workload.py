@@ -1,15 +1,23 @@
-"""Inputs shared by the benchmarks: the RPC request and the engine workload.
+"""Inputs shared by the benchmarks and tests/test_differential.py: the RPC requests
+and the engine workload.
 
 The engine workload is the three example meetings plus synthetic meetings whose
 items vary titles, proponents, board recommendations, vote cards, issuers
 (with and without evidence) and as-of dates, so every reachable rule of
 human-rights-esg fires somewhere (run.py checks and prints the coverage).
+
+The RPC benchmark sends either one request over and over (``rpc_request``) or
+a distinct meeting in every call (``DistinctRequests``): items drawn from the
+whole workload, reshuffled, under one of many issuers, each with its own
+evidence, at one of the workload's as-of dates.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
+import random
 from pathlib import Path
 
 from google.protobuf import json_format
@@ -27,11 +35,16 @@ RPC_ITEMS = 20
 
 
 def example_meeting_proto(name: str) -> meeting_pb2.Meeting:
-    return convert.meeting_from_json((MEETINGS / name).read_text(encoding="utf-8"))
+    return convert.meeting_message_from_json((MEETINGS / name).read_text(encoding="utf-8"))
+
+
+def evidence_records():
+    """The example evidence (Amazon) as domain records."""
+    return convert.evidence_from_json(EVIDENCE.read_text(encoding="utf-8"))
 
 
 def evidence_protos():
-    return list(convert.evidence_file_from_json(EVIDENCE.read_text(encoding="utf-8")).records)
+    return [convert.evidence_to_proto(r) for r in evidence_records()]
 
 
 def rpc_request() -> rs.RecommendRequest:
@@ -181,7 +194,7 @@ def synthetic_meeting_protos() -> list[meeting_pb2.Meeting]:
 
 def engine_workload():
     """[(Meeting, EvidenceView)] for the examples (at the brief's and their own dates) and synthetics."""
-    evidence = convert.evidence_from_proto(evidence_protos())
+    evidence = evidence_records()
     out = []
     for name, as_of in (
         ("amazon-2019-agm.json", "2019-05-15"),
@@ -194,3 +207,75 @@ def engine_workload():
         meeting = convert.meeting_from_proto(msg)
         out.append((meeting, evidence_as_of(evidence, meeting.issuer, meeting.meeting_date)))
     return out
+
+
+# --- Distinct meetings for the RPC benchmark ------------------------------------
+
+
+def workload_item_protos() -> list[meeting_pb2.BallotItem]:
+    """Every item of the example meetings and every synthetic item, once each."""
+    items = []
+    for name in ("amazon-2019-agm.json", "amazon-2020-agm.json", "amazon-2021-agm.json"):
+        items.extend(example_meeting_proto(name).items)
+    items.extend(json_format.ParseDict(item, meeting_pb2.BallotItem()) for item in _synthetic_items())
+    return items
+
+
+def issuer_evidence(issuer: dict, index: int) -> list:
+    """The Amazon records re-addressed to ``issuer``: every issuer has evidence of its own."""
+    if issuer["name"] == ISSUERS[0]["name"]:
+        return evidence_protos()
+    return [
+        convert.evidence_to_proto(
+            dataclasses.replace(
+                r,
+                evidence_id=f"i{index}-{r.evidence_id}",
+                issuer_name=issuer["name"],
+                issuer_ticker=issuer["ticker"],
+            )
+        )
+        for r in evidence_records()
+    ]
+
+
+class DistinctRequests:
+    """Recommend requests that differ from call to call, built before anything is timed.
+
+    Request n has meeting id ``BENCH-<seed>-<n>``, ``items`` items drawn at
+    random from the whole workload (examples and synthetic, renumbered), one of
+    ``issuers`` issuers (Amazon and made-up ones) with that issuer's evidence,
+    and one of the workload's as-of dates. The same seed gives the same requests.
+    """
+
+    def __init__(self, issuers: int = 256, items: int = RPC_ITEMS, seed: int = 7):
+        self._rng = random.Random(seed)
+        self._seed = seed
+        self._next = 0
+        self._items = items
+        self._pool = workload_item_protos()
+        names = [ISSUERS[0]] + [
+            {"name": f"Bench Issuer {i:04d} Corp.", "ticker": f"BI{i:04d}", "country": "US"}
+            for i in range(1, issuers)
+        ]
+        self._issuers = [
+            (meeting_pb2.Issuer(**issuer), issuer_evidence(issuer, i)) for i, issuer in enumerate(names)
+        ]
+
+    def request(self) -> rs.RecommendRequest:
+        n = self._next
+        self._next += 1
+        rng = self._rng
+        issuer, evidence = rng.choice(self._issuers)
+        as_of = rng.choice(AS_OF_DATES)
+        meeting = meeting_pb2.Meeting(
+            meeting_id=f"BENCH-{self._seed}-{n}", issuer=issuer, meeting_type="ANNUAL", meeting_date=as_of
+        )
+        for number, source in enumerate(rng.sample(self._pool, self._items), start=1):
+            item = meeting.items.add()
+            item.CopyFrom(source)
+            item.item_id = f"{n}-{number}"
+            item.number = str(number)
+        return rs.RecommendRequest(meeting=meeting, policy=POLICY, as_of=as_of, evidence=evidence)
+
+    def batch(self, count: int) -> list[bytes]:
+        return [self.request().SerializeToString() for _ in range(count)]
