@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from collections.abc import Callable
 
+import grpc
+
 from proxyvote import ENGINE_VERSION
 from proxyvote.api.auth import Authenticator
-from proxyvote.api.grpc_errors import code_of, field_violations, unary
+from proxyvote.api.grpc_errors import code_of, field_violations, request_id_of, unary
 from proxyvote.app.decision_log import DecisionLog
 from proxyvote.app.evidence_store import EvidenceStore
 from proxyvote.app.policy_catalog import CatalogEntry, PolicyCatalog
@@ -47,6 +50,7 @@ from proxyvote.v1 import recommendation_service_pb2_grpc as rs_grpc
 from proxyvote.wire import convert
 
 Clock = Callable[[], dt.date]
+log = logging.getLogger(__name__)
 
 
 def utc_today() -> dt.date:
@@ -80,18 +84,26 @@ class RecommendationServicer(rs_grpc.RecommendationServiceServicer):
                 command = convert.recommend_command(request)
                 response = self._log.recommend(tenant, command, self._today()).response
             except ProxyvoteError as exc:
-                yield rs.StreamRecommendResponse(
-                    request_id=request.request_id,
-                    error=rs.RequestError(
-                        code=code_of(exc).value[0],
-                        message=str(exc)[:2000],
-                        field_violations=[
-                            rs.FieldViolation(field=f, description=d) for f, d in field_violations(exc)
-                        ],
-                    ),
-                )
+                yield _stream_error(request.request_id, code_of(exc), str(exc), field_violations(exc))
+                continue
+            except Exception as exc:  # a bug of ours: this request fails, the stream goes on
+                request_id = request.request_id or request_id_of(context)
+                log.error("unexpected error (request %s): %s", request_id, exc, exc_info=exc)
+                message = f"internal error; it has been logged as request {request_id}"
+                yield _stream_error(request.request_id, grpc.StatusCode.INTERNAL, message, [])
                 continue
             yield rs.StreamRecommendResponse(request_id=request.request_id, response=response)
+
+
+def _stream_error(request_id: str, code, message: str, violations) -> rs.StreamRecommendResponse:
+    return rs.StreamRecommendResponse(
+        request_id=request_id,
+        error=rs.RequestError(
+            code=code.value[0],
+            message=message[:2000],
+            field_violations=[rs.FieldViolation(field=f, description=d) for f, d in violations],
+        ),
+    )
 
 
 def policy_message(entry: CatalogEntry) -> policy_pb2.Policy:
