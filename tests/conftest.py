@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import uuid
 from pathlib import Path
 
 import pytest
+from proxyvote.app.files import load_recommender
 from proxyvote.core.recommender import Recommender
+from proxyvote.settings import Settings
 from proxyvote.wire import convert
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,16 +20,50 @@ TODAY = dt.date(2026, 11, 23)
 
 
 def meeting_message(name: str = "amazon-2020-agm"):
+    """An example meeting as the API's message."""
+    return convert.meeting_message_from_json((EXAMPLES / "meetings" / f"{name}.json").read_text())
+
+
+def example_meeting(name: str = "amazon-2020-agm"):
+    """An example meeting as the domain value."""
     return convert.meeting_from_json((EXAMPLES / "meetings" / f"{name}.json").read_text())
 
 
+def example_evidence():
+    """The example evidence as domain records."""
+    return convert.evidence_from_json((EXAMPLES / "evidence" / "amazon.json").read_text())
+
+
 def evidence_messages():
-    return list(convert.evidence_file_from_json((EXAMPLES / "evidence" / "amazon.json").read_text()).records)
+    """The example evidence as the API's messages."""
+    return [convert.evidence_to_proto(record) for record in example_evidence()]
+
+
+def retitled(meeting, index: int, title: str):
+    """The domain meeting with one item's title changed (domain values are immutable)."""
+    items = list(meeting.items)
+    items[index] = dataclasses.replace(items[index], title=title)
+    return dataclasses.replace(meeting, items=tuple(items))
+
+
+def memo_renderer():
+    """The memo renderer over the bundled templates, as the app builds it."""
+    from proxyvote.app.files import load_templates
+    from proxyvote.memo.render import MemoRenderer
+
+    return MemoRenderer(load_templates(Settings.load({}).template_dir))
+
+
+def recommend(recommender: Recommender, request, today: dt.date = TODAY):
+    """A RecommendRequest decided as the gRPC edge decides it: validated and converted once,
+    decided by the core, the decision converted back to a RecommendResponse."""
+    command = convert.recommend_command(request)
+    return convert.decision_to_proto(recommender.decide(command, today), command.request_id)
 
 
 @pytest.fixture(scope="session")
 def recommender() -> Recommender:
-    return Recommender.from_directory()
+    return load_recommender(Settings.load({}).policy_dir)
 
 
 # --- Databases: SQLite always, PostgreSQL when reachable (required under CI) ---
@@ -65,7 +102,7 @@ def _drop_postgres(url: str) -> None:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request, tmp_path):
     """An empty, migrated database of each kind."""
-    from proxyvote.store import upgrade
+    from proxyvote.store.schema import upgrade
 
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'proxyvote.db'}"
@@ -84,7 +121,7 @@ def database_url(request, tmp_path):
 def app(database_url):
     from proxyvote.app.wiring import build_app
 
-    built = build_app(database_url)
+    built = build_app(Settings.load({}, database_url=database_url))
     yield built
     built.close()
 
@@ -97,47 +134,27 @@ def bearer(key: str) -> tuple[tuple[str, str], ...]:
 def sqlite_app(tmp_path):
     """A service on a fresh SQLite database, for tests that are not about the database."""
     from proxyvote.app.wiring import build_app
-    from proxyvote.store import upgrade
+    from proxyvote.store.schema import upgrade
 
     url = f"sqlite:///{tmp_path / 'proxyvote.db'}"
     upgrade(url)
-    built = build_app(url)
+    built = build_app(Settings.load({}, database_url=url))
     yield built
     built.close()
 
 
 def servicers_under_test(app):
-    """Every servicer of ``app`` behind grpc_testing (no interceptor: servicers authenticate too)."""
-    import grpc_testing
-    from proxyvote.api.servicers import (
-        DecisionServicer,
-        EvidenceServicer,
-        MemoServicer,
-        PolicyServicer,
-        RecommendationServicer,
-    )
-    from proxyvote.memo.render import MemoRenderer
-    from proxyvote.v1 import decision_service_pb2, evidence_service_pb2, memo_service_pb2, policy_service_pb2
-    from proxyvote.v1 import recommendation_service_pb2 as rs
+    """Every service of ``app`` (the server's own list) behind grpc_testing.
 
+    No interceptor: servicers authenticate too.
+    """
+    import grpc_testing
+    from proxyvote.api.auth import Authenticator
+    from proxyvote.api.services import services
+
+    auth = Authenticator(app.store.tenants.for_key)
     return grpc_testing.server_from_dictionary(
-        {
-            rs.DESCRIPTOR.services_by_name["RecommendationService"]: RecommendationServicer(
-                app.log, app.auth, lambda: TODAY
-            ),
-            policy_service_pb2.DESCRIPTOR.services_by_name["PolicyService"]: PolicyServicer(
-                app.catalog, app.auth
-            ),
-            memo_service_pb2.DESCRIPTOR.services_by_name["MemoService"]: MemoServicer(
-                app.log, MemoRenderer(), app.auth, lambda: TODAY
-            ),
-            decision_service_pb2.DESCRIPTOR.services_by_name["DecisionService"]: DecisionServicer(
-                app.log, app.auth
-            ),
-            evidence_service_pb2.DESCRIPTOR.services_by_name["EvidenceService"]: EvidenceServicer(
-                app.evidence, app.auth, lambda: TODAY
-            ),
-        },
+        {s.descriptor: s.servicer for s in services(app, auth, lambda: TODAY)},
         grpc_testing.strict_real_time(),
     )
 
@@ -151,3 +168,16 @@ def call(server, method: str, request, key: str):
     rpc = server.invoke_unary_unary(service.methods_by_name[method_name], bearer(key), request, None)
     response, trailing, code, details = rpc.termination()
     return response, code, details, dict(trailing)
+
+
+def bad_request(status):
+    """The one BadRequest detail of a google.rpc.Status (beside its ErrorInfo)."""
+    from google.rpc import error_details_pb2
+
+    found = []
+    for detail in status.details:
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad):
+            found.append(bad)
+    assert len(found) == 1, status.details
+    return found[0]

@@ -18,7 +18,7 @@ from proxyvote.core.classify import classify, classify_meeting
 from proxyvote.core.model import BallotItem, CallerCategory
 from proxyvote.core.taxonomy import parse_taxonomy
 from proxyvote.errors import PolicyInvalid
-from proxyvote.wire.convert import meeting_from_json, meeting_from_proto
+from proxyvote.wire.convert import meeting_from_json
 
 ROOT = Path(__file__).resolve().parents[1]
 TAXONOMY_FILE = ROOT / "policies" / "taxonomy.yaml"
@@ -1057,7 +1057,7 @@ def test_a_caller_category_without_topic_keeps_the_taxonomy_topic(taxonomy):
 
 def _meeting(name: str):
     text = (ROOT / "examples" / "meetings" / name).read_text()
-    return meeting_from_proto(meeting_from_json(text))
+    return meeting_from_json(text)
 
 
 def _by_item(name: str, taxonomy):

@@ -12,7 +12,6 @@ import time
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
@@ -20,7 +19,7 @@ from proxyvote.v1 import enums_pb2
 from proxyvote.v1 import recommendation_service_pb2 as rs
 from proxyvote.v1 import recommendation_service_pb2_grpc as rs_grpc
 
-from .conftest import EXAMPLES, ROOT, meeting_message
+from .conftest import EXAMPLES, ROOT, bad_request, meeting_message
 
 pytestmark = pytest.mark.e2e
 PROXYVOTE = [sys.executable, "-m", "proxyvote.cli"]
@@ -144,8 +143,7 @@ def test_invalid_argument_carries_field_violations(channel, auth):
         )
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     status = rpc_status.from_call(caught.value)
-    bad = error_details_pb2.BadRequest()
-    assert status.details[0].Unpack(bad)
+    bad = bad_request(status)
     assert [v.field for v in bad.field_violations] == ["meeting.items[3].item_id"]
 
 

@@ -215,12 +215,12 @@ def test_concurrent_decisions_equal_sequential_ones(recommender):
 
     from proxyvote.v1 import recommendation_service_pb2 as rs
 
-    from .conftest import TODAY, evidence_messages, meeting_message
+    from .conftest import TODAY, evidence_messages, meeting_message, recommend
 
     request = rs.RecommendRequest(
         meeting=meeting_message(), policy="human-rights-esg", as_of="2020-05-20", evidence=evidence_messages()
     )
-    expected = recommender.recommend(request, TODAY).SerializeToString(deterministic=True)
+    expected = recommend(recommender, request, TODAY).SerializeToString(deterministic=True)
     with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(lambda _: recommender.recommend(request, TODAY), range(64)))
+        results = list(pool.map(lambda _: recommend(recommender, request, TODAY), range(64)))
     assert all(r.SerializeToString(deterministic=True) == expected for r in results)

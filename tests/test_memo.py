@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import re
 
-from proxyvote.memo.render import MemoRenderer, md
-from proxyvote.wire import convert
+from proxyvote.core.model import RecommendCommand, parse_date
+from proxyvote.memo.render import md
 
-from .conftest import TODAY, evidence_messages, meeting_message
+from .conftest import TODAY, example_evidence, example_meeting, meeting_message, memo_renderer, retitled
 
 
 def memo_for(recommender, meeting, as_of="2020-05-20", evidence=()):
-    decision = recommender.decide(
-        meeting, "human-rights-esg", as_of, convert.evidence_from_proto(list(evidence)), TODAY
-    )
-    return MemoRenderer().markdown(decision)
+    command = RecommendCommand(meeting, "human-rights-esg", parse_date(as_of), tuple(evidence))
+    return memo_renderer().markdown(recommender.decide(command, TODAY))
 
 
 def test_memo_has_a_summary_table_decisions_rules_and_the_policy(recommender):
-    text = memo_for(recommender, meeting_message())
+    text = memo_for(recommender, example_meeting())
     assert "| Item | Proposal | Proponent | Board | Our vote | Against management |" in text
     assert "human-rights-esg v2" in text and "Evidence as of | 2020-05-20" in text
     assert "### Item 7:" in text and "Rule: `hr-technology-risk-assessment`" in text
@@ -26,22 +24,22 @@ def test_memo_has_a_summary_table_decisions_rules_and_the_policy(recommender):
 
 
 def test_memo_cites_dated_evidence_as_footnotes(recommender):
-    text = memo_for(recommender, meeting_message(), evidence=evidence_messages())
+    text = memo_for(recommender, example_meeting(), evidence=example_evidence())
     assert "## Evidence cited" in text
     assert "published 2019-07-17" in text and "amzn-2019-07-palantir-ice-hosting" in text
     assert "2024-06" not in text
 
 
 def test_items_needing_review_are_listed(recommender):
-    meeting = meeting_message()
-    meeting.items[0].title = "Quux frobnication of the widget"
+    meeting = retitled(example_meeting(), 0, "Quux frobnication of the widget")
     text = memo_for(recommender, meeting)
     assert "## Needs a human" in text and "could not place" in text
 
 
 def test_hostile_titles_cannot_break_the_table_or_inject_markup(recommender):
-    meeting = meeting_message()
-    meeting.items[0].title = "Elect | Director <script>alert(1)</script> [x](javascript:y) `code`\n# Heading"
+    meeting = retitled(
+        example_meeting(), 0, "Elect | Director <script>alert(1)</script> [x](javascript:y) `code`\n# Heading"
+    )
     text = memo_for(recommender, meeting)
     assert "<script>" not in text and "[x](javascript" not in text and r"\[x\](javascript" in text
     assert "\n# Heading" not in text
@@ -70,9 +68,10 @@ def test_memo_enum_numbers_match_the_proto():
 
 
 def test_render_keeps_its_positional_signature_and_defaults_to_the_markdown_memo(recommender):
-    decision = recommender.decide(meeting_message(), "human-rights-esg", "2020-05-20", (), TODAY)
-    content, content_type = MemoRenderer().render(decision, 0, (), "", None)
-    assert content_type == "text/markdown; charset=utf-8" and content.decode() == MemoRenderer().markdown(
+    command = RecommendCommand(example_meeting(), "human-rights-esg", parse_date("2020-05-20"))
+    decision = recommender.decide(command, TODAY)
+    content, content_type = memo_renderer().render(decision, 0, (), "", None)
+    assert content_type == "text/markdown; charset=utf-8" and content.decode() == memo_renderer().markdown(
         decision
     )
 
@@ -83,7 +82,7 @@ def test_render_memo_passes_format_and_variant_through(sqlite_app):
 
     from .conftest import call, servicers_under_test
 
-    _, key = sqlite_app.store.create_tenant("memo-formats")
+    _, key = sqlite_app.store.tenants.create("memo-formats")
     server = servicers_under_test(sqlite_app)
     base = dict(meeting=meeting_message(), policy="human-rights-esg", as_of="2020-05-20")
     html, code, details, _ = call(
@@ -103,19 +102,18 @@ def test_render_memo_passes_format_and_variant_through(sqlite_app):
 
 def test_unknown_memo_format_or_variant_is_invalid_argument_with_field_violations(sqlite_app):
     import grpc
-    from google.rpc import error_details_pb2, status_pb2
+    from google.rpc import status_pb2
     from proxyvote.v1 import memo_service_pb2 as ms
 
-    from .conftest import call, servicers_under_test
+    from .conftest import bad_request, call, servicers_under_test
 
-    _, key = sqlite_app.store.create_tenant("memo-bad-enums")
+    _, key = sqlite_app.store.tenants.create("memo-bad-enums")
     server = servicers_under_test(sqlite_app)
     request = ms.RenderMemoRequest(meeting=meeting_message(), policy="human-rights-esg", format=9, variant=7)
     _, code, _, trailing = call(server, "MemoService/RenderMemo", request, key)
     assert code is grpc.StatusCode.INVALID_ARGUMENT
     status = status_pb2.Status.FromString(trailing["grpc-status-details-bin"])
-    bad = error_details_pb2.BadRequest()
-    assert status.details[0].Unpack(bad)
+    bad = bad_request(status)
     assert {v.field for v in bad.field_violations} == {"format", "variant"}
 
 

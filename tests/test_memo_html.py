@@ -22,7 +22,9 @@ from proxyvote.core.model import (
     ConditionResult,
     EvidenceRecord,
     EvidenceSource,
+    RecommendCommand,
     RuleEvaluation,
+    parse_date,
 )
 from proxyvote.memo.render import (
     FORMAT_HTML,
@@ -31,11 +33,10 @@ from proxyvote.memo.render import (
     PDF,
     VARIANT_DISCLOSURE,
     VARIANT_FULL,
-    MemoRenderer,
 )
 from proxyvote.wire import convert
 
-from .conftest import TODAY, evidence_messages, meeting_message
+from .conftest import TODAY, example_evidence, example_meeting, meeting_message, memo_renderer
 
 CHROMIUM = "/usr/bin/chromium"
 PWNED = "pwned"
@@ -171,9 +172,10 @@ def hostile_decision(recommender, fields: dict[str, str] | None = None):
     meeting.issuer.name = f["issuer_name"] or f"Hostile {SCRIPT} Inc."
     meeting.issuer.ticker = f["ticker"] or "AM<q>ZN"
     meeting.meeting_id = f["meeting_id"] or "M-<q>1</q>"
-    decision = recommender.decide(
-        meeting, "human-rights-esg", "2020-05-20", convert.evidence_from_proto(evidence_messages()), TODAY
+    command = RecommendCommand(
+        convert.meeting_from_proto(meeting), "human-rights-esg", parse_date("2020-05-20"), example_evidence()
     )
+    decision = recommender.decide(command, TODAY)
     evidence = tuple(
         hostile_evidence(
             n,
@@ -242,7 +244,7 @@ def test_hostile_caller_text_runs_nothing_in_chromium_and_shows_as_text(
     recommender, chromium, tmp_path, variant
 ):
     decision = hostile_decision(recommender)
-    content, content_type = MemoRenderer().render(
+    content, content_type = memo_renderer().render(
         decision,
         FORMAT_HTML,
         hostile_overrides(decision),
@@ -272,7 +274,7 @@ def test_hostile_caller_text_runs_nothing_in_chromium_and_shows_as_text(
 
 def test_chromium_screenshots_the_hostile_memo(recommender, chromium, tmp_path):
     decision = hostile_decision(recommender)
-    content, _ = MemoRenderer().render(decision, FORMAT_HTML)
+    content, _ = memo_renderer().render(decision, FORMAT_HTML)
     page = write(tmp_path, "long.html", content)
     shot = tmp_path / "long.png"
     result = subprocess.run(
@@ -310,7 +312,7 @@ def test_every_caller_field_is_escaped_in_html(recommender, field):
     )
     escaped = html.escape(marker(field), quote=True).replace("&#x27;", "&#39;").replace("&quot;", "&#34;")
     for variant in (VARIANT_FULL, VARIANT_DISCLOSURE):
-        page = MemoRenderer().render(decision, FORMAT_HTML, variant=variant)[0].decode()
+        page = memo_renderer().render(decision, FORMAT_HTML, variant=variant)[0].decode()
         assert "<q" not in page
         if variant == VARIANT_FULL or field in IN_DISCLOSURE:
             assert escaped in page, (field, variant)
@@ -319,17 +321,17 @@ def test_every_caller_field_is_escaped_in_html(recommender, field):
 def test_override_analyst_reason_decision_id_and_replay_note_are_escaped(recommender):
     decision = hostile_decision(recommender, {name: f"plain {name}" for name in FIELDS})
     overrides = hostile_overrides(decision, analyst=marker("analyst"), reason=marker("reason"))
-    page = MemoRenderer().html(decision, overrides, marker("decision"), marker("replay"))
+    page = memo_renderer().html(decision, overrides, marker("decision"), marker("replay"))
     assert "<q" not in page
     for field in ("analyst", "reason", "decision", "replay"):
         assert html.escape(marker(field)).replace("&#x27;", "&#39;").replace("&quot;", "&#34;") in page
-    disclosure = MemoRenderer().html(decision, overrides, marker("decision"), variant=VARIANT_DISCLOSURE)
+    disclosure = memo_renderer().html(decision, overrides, marker("decision"), variant=VARIANT_DISCLOSURE)
     assert "<q" not in disclosure and "&lt;q data-field=&#34;reason&#34;" in disclosure
     assert "data-field=&#34;decision" not in disclosure and "data-field=&#34;analyst" not in disclosure
 
 
 def test_evidence_says_allegation_disputed_and_company_statement(recommender):
-    page = MemoRenderer().html(hostile_decision(recommender, {name: f"plain {name}" for name in FIELDS}))
+    page = memo_renderer().html(hostile_decision(recommender, {name: f"plain {name}" for name in FIELDS}))
     for tag in (
         '<span class="tag tag-warn">allegation</span>',
         '<span class="tag tag-warn">disputed</span>',
@@ -339,7 +341,7 @@ def test_evidence_says_allegation_disputed_and_company_statement(recommender):
 
 
 def test_only_http_links_are_made_and_none_from_javascript_urls(recommender):
-    page = MemoRenderer().html(hostile_decision(recommender))
+    page = memo_renderer().html(hostile_decision(recommender))
     assert 'href="javascript' not in page.lower()
     assert 'href="https://example.org/a?b=1&amp;c=&lt;x&gt;"' in page
 
@@ -348,18 +350,15 @@ def test_only_http_links_are_made_and_none_from_javascript_urls(recommender):
 
 
 def amazon_decision(recommender):
-    return recommender.decide(
-        meeting_message(),
-        "human-rights-esg",
-        "2020-05-20",
-        convert.evidence_from_proto(evidence_messages()),
-        TODAY,
+    command = RecommendCommand(
+        example_meeting(), "human-rights-esg", parse_date("2020-05-20"), example_evidence()
     )
+    return recommender.decide(command, TODAY)
 
 
 def test_html_memo_has_header_summary_sections_rules_and_footnotes(recommender):
     decision = amazon_decision(recommender)
-    page = MemoRenderer().html(decision, decision_id="d_123")
+    page = memo_renderer().html(decision, decision_id="d_123")
     for text in (
         "Amazon.com, Inc. (AMZN)",
         "human-rights-esg v2",
@@ -397,7 +396,7 @@ def test_html_memo_shows_the_latest_override_with_its_reason(recommender):
             created_at=dt.datetime(2026, 1, 1),
         ),
     ]
-    page = MemoRenderer().html(decision, overrides)
+    page = memo_renderer().html(decision, overrides)
     assert page.index("Earlier view.") < page.index("Later view.")
     latest = page.split("(in effect)", 1)[1]
     assert "AGAINST</span> instead of FOR, by b on 2026-02-01" in latest and "Later view." in latest
@@ -429,7 +428,7 @@ def test_disclosure_puts_votes_against_management_first_and_keeps_internals_out(
     ]
     for memo_format in (FORMAT_HTML, 1):
         text = (
-            MemoRenderer()
+            memo_renderer()
             .render(decision, memo_format, overrides, "d_secret", variant=VARIANT_DISCLOSURE)[0]
             .decode()
         )
@@ -476,7 +475,7 @@ def test_the_pdf_opens_and_page_one_has_glyphs(recommender, tmp_path):
         missing("pango", f"WeasyPrint cannot load it: {exc}")
     if not shutil.which("pdftoppm") or not shutil.which("pdftotext"):
         missing("poppler-utils", "pdftoppm renders the PDF")
-    content, content_type = MemoRenderer().render(amazon_decision(recommender), FORMAT_PDF)
+    content, content_type = memo_renderer().render(amazon_decision(recommender), FORMAT_PDF)
     assert content_type == PDF and content.startswith(b"%PDF-")
     pdf = write(tmp_path, "memo.pdf", content)
     subprocess.run(
@@ -517,5 +516,5 @@ def test_a_hostile_pdf_renders_without_fetching_anything(recommender, tmp_path):
     decision = hostile_decision(
         recommender, {"title": "short title", "rationale": "short", "proponent_name": "x"}
     )
-    content, _ = MemoRenderer().render(decision, FORMAT_PDF, variant=VARIANT_DISCLOSURE)
+    content, _ = memo_renderer().render(decision, FORMAT_PDF, variant=VARIANT_DISCLOSURE)
     assert content.startswith(b"%PDF-")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from proxyvote.app.files import load_policy_library
 from proxyvote.core.policy import read_policy
-from proxyvote.core.policy_library import PolicyLibrary, parse_reference
+from proxyvote.core.policy_library import parse_reference
 from proxyvote.errors import InvalidArgument, NotFound, PolicyInvalid
 
 
@@ -119,7 +120,7 @@ def test_library_reports_problems_across_files_at_once(recommender, tmp_path):
     (tmp_path / "a.yaml").write_text(VALID.replace("FOR", "YES"))
     (tmp_path / "b.yaml").write_text(VALID.replace("id: valid", "id: b\nextends: missing"))
     with pytest.raises(PolicyInvalid) as caught:
-        PolicyLibrary.from_directory(tmp_path, recommender.taxonomy)
+        load_policy_library(tmp_path, recommender.taxonomy)
     assert {p.file.rsplit("/", 1)[-1] for p in caught.value.problems} == {"a.yaml"}
 
 

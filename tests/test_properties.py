@@ -8,7 +8,7 @@ from proxyvote.errors import ProxyvoteError
 from proxyvote.v1 import enums_pb2, evidence_pb2, meeting_pb2
 from proxyvote.v1 import recommendation_service_pb2 as rs
 
-from .conftest import TODAY
+from .conftest import TODAY, recommend
 
 POLICIES = ["human-rights-esg", "board-aligned", "governance-baseline"]
 WORDS = [
@@ -117,7 +117,7 @@ def test_every_item_gets_exactly_one_decision(recommender, items, policy, eviden
         meeting=valid_meeting(items), policy=policy, as_of="2024-04-01", evidence=evidence
     )
     try:
-        response = recommender.recommend(request, TODAY)
+        response = recommend(recommender, request, TODAY)
     except ProxyvoteError:
         # Generated evidence may be invalid (e.g. an empty id); the meeting never is.
         assert any(not e.evidence_id.strip() for e in evidence)
@@ -132,8 +132,8 @@ def test_every_item_gets_exactly_one_decision(recommender, items, policy, eviden
 @given(items=valid_items(), policy=st.sampled_from(POLICIES))
 def test_the_same_input_gives_byte_identical_output(recommender, items, policy):
     request = rs.RecommendRequest(meeting=valid_meeting(items), policy=policy, as_of="2024-04-01")
-    first = recommender.recommend(request, TODAY).SerializeToString(deterministic=True)
-    again = recommender.recommend(rs.RecommendRequest.FromString(request.SerializeToString()), TODAY)
+    first = recommend(recommender, request, TODAY).SerializeToString(deterministic=True)
+    again = recommend(recommender, rs.RecommendRequest.FromString(request.SerializeToString()), TODAY)
     assert again.SerializeToString(deterministic=True) == first
 
 
@@ -179,7 +179,7 @@ def test_no_generated_request_raises_anything_but_a_domain_error(
         meeting.issuer.CopyFrom(issuer)
     request = rs.RecommendRequest(meeting=meeting, policy=policy, as_of=as_of, evidence=evidence)
     try:
-        response = recommender.recommend(request, TODAY)
+        response = recommend(recommender, request, TODAY)
     except ProxyvoteError:
         return
     assert len(response.recommendations) == len(items)
@@ -209,7 +209,7 @@ def test_enum_numbers_this_build_does_not_know_are_invalid_arguments(recommender
     item.category.npx_category = npx
     request = rs.RecommendRequest(meeting=valid_meeting([item]), policy="board-aligned")
     try:
-        recommender.recommend(request, TODAY)
+        recommend(recommender, request, TODAY)
     except ProxyvoteError:
         return
     assert board in enums_pb2.Vote.values() and kind in (1, 2) and npx in enums_pb2.NpxCategory.values()
@@ -225,11 +225,11 @@ def test_a_long_meeting_of_repeated_wordings_decides_the_same_as_one_item_at_a_t
         )
         for n in range(300)
     ]
-    whole = recommender.recommend(
-        rs.RecommendRequest(meeting=valid_meeting(items), policy="human-rights-esg"), TODAY
+    whole = recommend(
+        recommender, rs.RecommendRequest(meeting=valid_meeting(items), policy="human-rights-esg"), TODAY
     )
     for item, rec in zip(items, whole.recommendations, strict=True):
-        alone = recommender.recommend(
-            rs.RecommendRequest(meeting=valid_meeting([item]), policy="human-rights-esg"), TODAY
+        alone = recommend(
+            recommender, rs.RecommendRequest(meeting=valid_meeting([item]), policy="human-rights-esg"), TODAY
         ).recommendations[0]
         assert alone == rec

@@ -48,7 +48,7 @@ def start_server(database_url: str) -> tuple[subprocess.Popen, str]:
 
 
 def test_concurrent_updates_from_two_servers_are_all_kept_or_aborted(app, database_url):
-    _, key = app.store.create_tenant("racers")
+    _, key = app.store.tenants.create("racers")
     servers = [start_server(database_url) for _ in range(2)]
     try:
         for _, address in servers:
@@ -145,7 +145,7 @@ def test_concurrent_recommends_on_two_servers_form_one_unbroken_chain(app, datab
 
     from .conftest import meeting_message
 
-    _, key = app.store.create_tenant("chain")
+    _, key = app.store.tenants.create("chain")
     servers = [start_server(database_url) for _ in range(2)]
     try:
         for _, address in servers:

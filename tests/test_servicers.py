@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import grpc
-import grpc_testing
 import pytest
-from google.rpc import error_details_pb2, status_pb2
-from proxyvote.api.servicers import DecisionServicer, MemoServicer, PolicyServicer, RecommendationServicer
-from proxyvote.memo.render import MemoRenderer
+from google.rpc import status_pb2
 from proxyvote.v1 import decision_service_pb2 as ds
 from proxyvote.v1 import (
     enums_pb2,
@@ -18,7 +15,7 @@ from proxyvote.v1 import (
     recommendation_service_pb2 as rs,
 )
 
-from .conftest import TODAY, bearer, evidence_messages, meeting_message
+from .conftest import TODAY, bad_request, bearer, evidence_messages, meeting_message, servicers_under_test
 
 RECOMMENDATION = rs.DESCRIPTOR.services_by_name["RecommendationService"]
 POLICY = policy_service_pb2.DESCRIPTOR.services_by_name["PolicyService"]
@@ -30,17 +27,10 @@ DECISION = ds.DESCRIPTOR.services_by_name["DecisionService"]
 
 @pytest.fixture
 def server(sqlite_app):
+    """The app's own list of services (proxyvote.api.services) behind grpc_testing."""
     app = sqlite_app
-    _, key = app.store.create_tenant("servicer-tests")
-    testing = grpc_testing.server_from_dictionary(
-        {
-            RECOMMENDATION: RecommendationServicer(app.log, app.auth, lambda: TODAY),
-            POLICY: PolicyServicer(app.catalog, app.auth),
-            MEMO: MemoServicer(app.log, MemoRenderer(), app.auth, lambda: TODAY),
-            DECISION: DecisionServicer(app.log, app.auth),
-        },
-        grpc_testing.strict_real_time(),
-    )
+    _, key = app.store.tenants.create("servicer-tests")
+    testing = servicers_under_test(app)
     testing.metadata = bearer(key)
     return testing
 
@@ -54,12 +44,7 @@ def unary(server, service, method, request, metadata=None):
 
 def violations(trailing) -> dict[str, str]:
     status = status_pb2.Status.FromString(trailing["grpc-status-details-bin"])
-    out = {}
-    for detail in status.details:
-        bad = error_details_pb2.BadRequest()
-        assert detail.Unpack(bad)
-        out.update((v.field, v.description) for v in bad.field_violations)
-    return out
+    return {v.field: v.description for v in bad_request(status).field_violations}
 
 
 def test_recommend_decides_every_item_of_the_demo_meeting(server):

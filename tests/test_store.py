@@ -7,9 +7,10 @@ import pytest
 import sqlalchemy
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from proxyvote.app.files import load_policy_library
 from proxyvote.errors import Aborted, AlreadyExists, NotFound, PermissionDenied, PolicyInvalid
-from proxyvote.store import downgrade, upgrade
 from proxyvote.store.models import Base
+from proxyvote.store.schema import downgrade, upgrade
 from proxyvote.v1 import decision_service_pb2 as ds
 from proxyvote.v1 import enums_pb2
 from proxyvote.v1 import policy_service_pb2 as ps
@@ -62,11 +63,11 @@ def test_the_models_and_the_migrations_agree(database_url):
 def test_bundled_policies_are_stored_at_first_start_and_not_twice(app):
     bundled = {(e.policy.id, e.policy.version) for e in app.catalog.latest("")}
     assert {("human-rights-esg", 2), ("governance-baseline", 1), ("board-aligned", 1)} <= bundled
-    assert app.catalog.seed_bundled(__import__("pathlib").Path("policies")) == []
+    assert app.catalog.seed_bundled(load_policy_library(app.settings.policy_dir, app.catalog.taxonomy)) == []
 
 
 def test_policy_versions_are_immutable_and_a_stale_update_is_aborted(app):
-    tenant, _ = app.store.create_tenant("house")
+    tenant, _ = app.store.tenants.create("house")
     first = app.catalog.create(tenant, CHILD_V1, "house.yaml")
     assert (first.policy.version, first.parent) == (1, "governance-baseline@1")
     second = app.catalog.update(tenant, "stewardship-house", 1, CHILD_V2, "house.yaml")
@@ -79,7 +80,7 @@ def test_policy_versions_are_immutable_and_a_stale_update_is_aborted(app):
 
 
 def test_an_invalid_policy_is_never_stored(app):
-    tenant, _ = app.store.create_tenant("careless")
+    tenant, _ = app.store.tenants.create("careless")
     with pytest.raises(PolicyInvalid):
         app.catalog.create(tenant, CHILD_V1.replace("independent_chair", "no_such_topic"), "bad.yaml")
     with pytest.raises(NotFound):
@@ -87,7 +88,7 @@ def test_an_invalid_policy_is_never_stored(app):
 
 
 def test_bundled_policies_are_readable_by_all_and_writable_by_none(app):
-    tenant, _ = app.store.create_tenant("reader")
+    tenant, _ = app.store.tenants.create("reader")
     assert app.catalog.entry(tenant, "human-rights-esg").policy.id == "human-rights-esg"
     source = (app.catalog.entry(tenant, "board-aligned").stored.source).replace("version: 1", "version: 2")
     with pytest.raises(PermissionDenied):
@@ -97,7 +98,7 @@ def test_bundled_policies_are_readable_by_all_and_writable_by_none(app):
 
 
 def test_diff_reports_what_changed_rule_by_rule(app):
-    tenant, _ = app.store.create_tenant("differ")
+    tenant, _ = app.store.tenants.create("differ")
     app.catalog.create(tenant, CHILD_V1, "house.yaml")
     app.catalog.update(tenant, "stewardship-house", 1, CHILD_V2, "house.yaml")
     _, _, changes = app.catalog.diff(tenant, "stewardship-house@1", "stewardship-house@2")
@@ -122,7 +123,7 @@ def record_demo_decisions(app, key):
 
 
 def test_every_stored_decision_of_the_demo_meetings_replays_byte_for_byte(app):
-    _, key = app.store.create_tenant("replayer")
+    _, key = app.store.tenants.create("replayer")
     server, ids = record_demo_decisions(app, key)
     for decision_id in ids:
         reply, code, _, _ = call(
@@ -134,7 +135,7 @@ def test_every_stored_decision_of_the_demo_meetings_replays_byte_for_byte(app):
 
 
 def test_a_stored_decision_keeps_its_inputs_and_as_of(app):
-    _, key = app.store.create_tenant("keeper")
+    _, key = app.store.tenants.create("keeper")
     server, ids = record_demo_decisions(app, key)
     got, code, _, _ = call(
         server, "DecisionService/GetDecision", ds.GetDecisionRequest(decision_id=ids[0]), key
@@ -148,7 +149,7 @@ def test_a_stored_decision_keeps_its_inputs_and_as_of(app):
 
 
 def test_altering_a_stored_row_by_hand_breaks_the_chain_and_the_replay(app, database_url):
-    _, key = app.store.create_tenant("tamper")
+    _, key = app.store.tenants.create("tamper")
     server, ids = record_demo_decisions(app, key)
     engine = sqlalchemy.create_engine(database_url)
     with engine.begin() as connection:
@@ -166,7 +167,7 @@ def test_altering_a_stored_row_by_hand_breaks_the_chain_and_the_replay(app, data
 
 
 def test_an_override_is_a_new_record_beside_the_decision(app):
-    _, key = app.store.create_tenant("analysts")
+    _, key = app.store.tenants.create("analysts")
     server, ids = record_demo_decisions(app, key)
     request = ds.OverrideRecommendationRequest(
         decision_id=ids[3],
@@ -203,8 +204,8 @@ def test_an_override_is_a_new_record_beside_the_decision(app):
 
 
 def test_another_tenants_ids_are_not_found_on_every_rpc(app):
-    owner, owner_key = app.store.create_tenant("owner")
-    _, other_key = app.store.create_tenant("other")
+    owner, owner_key = app.store.tenants.create("owner")
+    _, other_key = app.store.tenants.create("other")
     server = servicers_under_test(app)
     created, code, details, _ = call(
         server, "PolicyService/CreatePolicy", ps.CreatePolicyRequest(source=CHILD_V1), owner_key
@@ -281,7 +282,7 @@ def test_another_tenants_ids_are_not_found_on_every_rpc(app):
 def test_the_memo_of_a_stored_decision_shows_the_policy_vote_and_the_override(app):
     from proxyvote.v1 import memo_service_pb2 as ms
 
-    _, key = app.store.create_tenant("memo-readers")
+    _, key = app.store.tenants.create("memo-readers")
     server, ids = record_demo_decisions(app, key)
     call(
         server,
@@ -311,7 +312,7 @@ def test_the_memo_of_a_stored_decision_shows_the_policy_vote_and_the_override(ap
 def test_a_tenant_template_is_checked_at_upload_and_renders_in_the_sandbox(app):
     from proxyvote.v1 import memo_service_pb2 as ms
 
-    _, key = app.store.create_tenant("designers")
+    _, key = app.store.tenants.create("designers")
     server = servicers_under_test(app)
     for bad in ("{{ meeting.__class__.__mro__ }}", "{% for x in items %}"):
         _, code, details, trailing = call(
@@ -321,7 +322,7 @@ def test_a_tenant_template_is_checked_at_upload_and_renders_in_the_sandbox(app):
             key,
         )
         assert code is grpc.StatusCode.INVALID_ARGUMENT and "line 1" in details, details
-    assert app.store.memo_template(app.store.tenant_for_key(key), "house") is None  # nothing stored
+    assert app.store.templates.latest(app.store.tenants.for_key(key), "house") is None  # nothing stored
     good = (
         "<h1>{{ meeting.issuer.name }}</h1>"
         "{% for i in items %}<p>{{ i.number }} {{ i.title }}: {{ i.vote }}</p>{% endfor %}"
@@ -357,8 +358,8 @@ def test_evidence_is_imported_per_tenant_and_listed_as_of_a_date(app):
     from proxyvote.v1 import evidence_pb2
     from proxyvote.v1 import evidence_service_pb2 as es
 
-    _, key = app.store.create_tenant("researchers")
-    _, other = app.store.create_tenant("others")
+    _, key = app.store.tenants.create("researchers")
+    _, other = app.store.tenants.create("others")
     server = servicers_under_test(app)
     mine = evidence_pb2.EvidenceRecord(
         evidence_id="own-2020-01",
@@ -406,7 +407,7 @@ def test_evidence_is_imported_per_tenant_and_listed_as_of_a_date(app):
 
 
 def test_a_stored_decision_holds_the_stored_evidence_it_saw_and_nothing_later(app):
-    _, key = app.store.create_tenant("pit")
+    _, key = app.store.tenants.create("pit")
     server = servicers_under_test(app)
     request = rs.RecommendRequest(meeting=meeting_message(), policy="human-rights-esg", as_of="2020-05-20")
     decided, code, _, _ = call(server, "RecommendationService/Recommend", request, key)

@@ -17,15 +17,26 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from proxyvote.api.transport import (
     ClientTransport,
     ServerTransport,
-    TransportConfigError,
     host_of,
     is_loopback,
 )
+from proxyvote.errors import ConfigurationError, TransportConfigError
+from proxyvote.settings import Settings
 
 TIMEOUT = 3.0
 SERVING = health_pb2.HealthCheckResponse.SERVING
 SERVER_EXT = "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
 CLIENT_EXT = "extendedKeyUsage=clientAuth\n"
+
+
+def server_transport(env: dict[str, str]) -> ServerTransport:
+    """The server's transport from these environment variables alone (the settings read them)."""
+    return ServerTransport.from_settings(Settings.load(env))
+
+
+def client_transport(env: dict[str, str]) -> ClientTransport:
+    """The client's transport from these environment variables alone (the settings read them)."""
+    return ClientTransport.from_settings(Settings.load(env))
 
 
 def openssl(cwd, *args: str) -> None:
@@ -75,7 +86,7 @@ def client(pki, ca: str = "ca", cert: str | None = None, **extra: str) -> Client
     if cert:
         env["PROXYVOTE_TLS_CLIENT_CERT"] = str(pki / f"{cert}.pem")
         env["PROXYVOTE_TLS_CLIENT_KEY"] = str(pki / f"{cert}.key")
-    return ClientTransport.from_env(env)
+    return client_transport(env)
 
 
 @contextlib.contextmanager
@@ -105,13 +116,13 @@ def refused(transport: ClientTransport, port: int) -> grpc.StatusCode:
 
 @pytest.fixture(scope="module")
 def tls_port(pki):
-    with serving(ServerTransport.from_env(server_env(pki))) as port:
+    with serving(server_transport(server_env(pki))) as port:
         yield port
 
 
 @pytest.fixture(scope="module")
 def mtls_port(pki):
-    with serving(ServerTransport.from_env(server_env(pki, mtls=True))) as port:
+    with serving(server_transport(server_env(pki, mtls=True))) as port:
         yield port
 
 
@@ -120,7 +131,7 @@ def test_tls_client_that_trusts_the_ca_is_served(pki, tls_port):
 
 
 def test_plaintext_client_is_refused_by_a_tls_server(tls_port):
-    assert refused(ClientTransport.from_env({}), tls_port) == grpc.StatusCode.UNAVAILABLE
+    assert refused(client_transport({}), tls_port) == grpc.StatusCode.UNAVAILABLE
 
 
 def test_client_refuses_a_server_signed_by_another_ca(pki, tls_port):
@@ -147,10 +158,10 @@ def test_mtls_refuses_a_client_certificate_from_another_ca(pki, mtls_port):
 
 @pytest.mark.parametrize("addr", ["127.0.0.1:0", "localhost:0"])
 def test_plaintext_is_allowed_on_loopback(addr):
-    transport = ServerTransport.from_env({})
+    transport = server_transport({})
     assert transport.mode == "plaintext"
     with serving(transport, addr) as port:
-        assert check(ClientTransport.from_env({}), port) == SERVING
+        assert check(client_transport({}), port) == SERVING
 
 
 @pytest.mark.parametrize("addr", ["0.0.0.0:0", "[::]:0", ":0", "10.1.2.3:50051", "example.com:50051"])
@@ -160,7 +171,7 @@ def test_plaintext_is_refused_off_loopback(addr):
         with pytest.raises(
             TransportConfigError, match=r"refusing plaintext on .*PROXYVOTE_ALLOW_PLAINTEXT=1"
         ):
-            ServerTransport.from_env({}).bind(server, addr)
+            server_transport({}).bind(server, addr)
     finally:
         server.stop(None)
 
@@ -179,21 +190,21 @@ class RecordingServer:
 @pytest.mark.parametrize("value", ["1", "true", "YES"])
 def test_plaintext_off_loopback_when_explicitly_allowed(value):
     server = RecordingServer()
-    transport = ServerTransport.from_env({"PROXYVOTE_ALLOW_PLAINTEXT": value})
+    transport = server_transport({"PROXYVOTE_ALLOW_PLAINTEXT": value})
     assert transport.bind(server, "0.0.0.0:50051") == 50051
     assert server.insecure == ["0.0.0.0:50051"]
 
 
 def test_modes_and_no_private_key_in_repr(pki):
-    tls = ServerTransport.from_env(server_env(pki))
-    assert (tls.mode, ServerTransport.from_env(server_env(pki, mtls=True)).mode) == ("TLS", "mTLS")
+    tls = server_transport(server_env(pki))
+    assert (tls.mode, server_transport(server_env(pki, mtls=True)).mode) == ("TLS", "mTLS")
     assert b"PRIVATE KEY" in tls.key and "PRIVATE KEY" not in repr(tls)
     assert "PRIVATE KEY" not in repr(client(pki, cert="client"))
 
 
 def test_client_defaults_to_plaintext_and_tls_flag_uses_system_roots():
-    assert ClientTransport.from_env({}).tls is False
-    system_roots = ClientTransport.from_env({"PROXYVOTE_TLS": "1"})
+    assert client_transport({}).tls is False
+    system_roots = client_transport({"PROXYVOTE_TLS": "1"})
     assert system_roots.tls is True and system_roots.ca is None
 
 
@@ -211,7 +222,6 @@ def test_client_defaults_to_plaintext_and_tls_flag_uses_system_roots():
             {"PROXYVOTE_TLS_CERT": "server.ext", "PROXYVOTE_TLS_KEY": "server.key"},
             "cannot use PROXYVOTE_TLS_CERT .*server.ext: not a PEM file",
         ),
-        ({"PROXYVOTE_ALLOW_PLAINTEXT": "maybe"}, "PROXYVOTE_ALLOW_PLAINTEXT='maybe': expected"),
     ],
 )
 def test_server_misconfiguration_is_one_clear_line(pki, env, message):
@@ -220,8 +230,24 @@ def test_server_misconfiguration_is_one_clear_line(pki, env, message):
         for name, value in env.items()
     }
     with pytest.raises(TransportConfigError, match=message) as info:
-        ServerTransport.from_env(env)
+        server_transport(env)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PROXYVOTE_ALLOW_PLAINTEXT": "maybe"}, "PROXYVOTE_ALLOW_PLAINTEXT='maybe': expected"),
+        ({"PROXYVOTE_TLS": "on"}, "PROXYVOTE_TLS='on': expected"),
+    ],
+)
+def test_a_transport_switch_that_is_not_yes_or_no_is_one_clear_line(env, message):
+    """The settings parse the switches, for the server and the client alike, before any transport."""
+    with pytest.raises(ConfigurationError, match=message) as info:
+        server_transport(env)
+    assert "\n" not in str(info.value)
+    with pytest.raises(ConfigurationError, match=message):
+        client_transport(env)
 
 
 @pytest.mark.parametrize(
@@ -236,12 +262,11 @@ def test_server_misconfiguration_is_one_clear_line(pki, env, message):
             "PROXYVOTE_TLS_CLIENT_KEY is set but PROXYVOTE_TLS_CLIENT_CERT",
         ),
         ({"PROXYVOTE_TLS_CA": "/nonexistent/ca.pem"}, "cannot read PROXYVOTE_TLS_CA /nonexistent/ca.pem"),
-        ({"PROXYVOTE_TLS": "on"}, "PROXYVOTE_TLS='on': expected"),
     ],
 )
 def test_client_misconfiguration_is_one_clear_line(env, message):
     with pytest.raises(TransportConfigError, match=message):
-        ClientTransport.from_env(env)
+        client_transport(env)
 
 
 @pytest.mark.parametrize(
