@@ -224,3 +224,32 @@ def test_concurrent_decisions_equal_sequential_ones(recommender):
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda _: recommend(recommender, request, TODAY), range(64)))
     assert all(r.SerializeToString(deterministic=True) == expected for r in results)
+
+
+NAMING_POLICY = """
+id: naming-test
+version: 1
+default: {vote: REFER, why: Nothing decides this item.}
+rules:
+  - id: names-the-issuer
+    when: {topics: [facial_recognition]}
+    vote: FOR
+    why: "$issuer should study the risk."
+  - id: anonymous
+    when: {topics: [independent_chair]}
+    vote: FOR
+    why: An independent chair oversees management.
+"""
+
+
+def test_outcomes_shared_across_issuers_still_name_each_issuer_where_the_rationale_does(recommender):
+    policy = policy_from(NAMING_POLICY, recommender)
+    other = Issuer(name="Other Holdings", ticker="OTH")
+    items = (item(FR_STUDY, item_id="1"), item("Require an Independent Board Chair", item_id="2"))
+    first = decide(recommender, policy, meeting(*items)).recommendations
+    second_meeting = Meeting("OTH-2024", other, dt.date(2024, 5, 20), items, "ANNUAL")
+    second = decide(recommender, policy, second_meeting).recommendations
+    assert first[0].rationale == "Example Corp should study the risk."
+    assert second[0].rationale == "Other Holdings should study the risk."
+    # A rationale that names nobody is one outcome, shared by both meetings.
+    assert first[1].outcome is second[1].outcome

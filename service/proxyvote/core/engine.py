@@ -295,12 +295,15 @@ def _rationale(
 
 def _decide_item(item: BallotItem, c: Classification, policy: Policy, scope: _Scope) -> Recommendation:
     signature = (item.proponent_kind, c.placed, c.npx_categories, c.topics, c.request_kind, c.flags)
-    rules, unconditional = policy.candidates(signature)
+    rules, unconditional, names_issuer = policy.candidates(signature)
     # An outcome is a function of what the rules can see, so it is decided once
-    # per distinct input and reused: the classification signature, the card and
-    # the issuer's name (in rationales), plus, when a candidate rule has
-    # conditions, the item fields and the context (including evidence) they read.
-    memo_key = (signature, item.board_recommendation, item.vote_options, scope.issuer_name)
+    # per distinct input and reused: the classification signature, the card,
+    # the issuer's name where a rationale may name it, plus, when a candidate
+    # rule has conditions, the item fields and the context (including evidence)
+    # they read.
+    memo_key = (signature, item.board_recommendation, item.vote_options)
+    if names_issuer:
+        memo_key += (scope.issuer_name,)
     if not unconditional:
         memo_key += (_freeze(item_facts(item, c, policy.item_fields)), scope.memo_key)
     outcome = policy.outcomes.get(memo_key)

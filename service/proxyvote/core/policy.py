@@ -221,12 +221,17 @@ class Policy:
     def __post_init__(self):
         object.__setattr__(self, "ref", PolicyRef(self.id, self.version, self.content_hash))
 
-    def candidates(self, signature: tuple) -> tuple[tuple[Rule, ...], bool]:
-        """The rules whose ``when`` matches, in order, and whether none has a condition."""
+    def candidates(self, signature: tuple) -> tuple[tuple[Rule, ...], bool, bool]:
+        """The rules whose ``when`` matches, in order; whether none has a condition; and
+        whether a rationale they (or the default) may write names the issuer."""
         found = self._candidates.get(signature)
         if found is None:
             rules = tuple(r for r in self.rules if r.selects(signature))
-            found = (rules, all(r.unconditional for r in rules))
+            templates = [string.Template(self.default_why)]
+            for r in rules:
+                templates += [r.why] + ([r.why_strong] if r.why_strong else [])
+            names_issuer = any("issuer" in t.get_identifiers() for t in templates)
+            found = (rules, all(r.unconditional for r in rules), names_issuer)
             if len(self._candidates) >= MAX_MEMO:
                 self._candidates.clear()
             self._candidates[signature] = found
