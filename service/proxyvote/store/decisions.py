@@ -187,9 +187,10 @@ class DecisionRepository:
                 results, rows = [], []
                 heads: dict[str, tuple[int, str]] = {}
                 with self.engine.begin() as connection:
+                    meeting_pks = self._meeting_pks(connection, batch)
                     for p in batch:
                         r = p.record
-                        meeting_pk = self._meeting_pk(connection, r.owner, p.content_hash, r.meeting)
+                        meeting_pk = meeting_pks[(r.owner, p.content_hash)]
                         head = (
                             heads.get(r.owner)
                             or self._heads.get(r.owner)
@@ -274,36 +275,59 @@ class DecisionRepository:
         ).first()
         return (head[0], head[1]) if head else (0, GENESIS)
 
-    def _meeting_pk(self, connection, owner: str, content_hash: str, meeting: MeetingRow) -> int:
-        key = (owner, content_hash)
-        pk = self._meetings.get(key)
-        if pk is None:
-            pk = connection.scalar(
-                select(MeetingRecord.pk).where(
-                    MeetingRecord.owner == owner, MeetingRecord.content_hash == content_hash
+    def _meeting_pks(self, connection, batch: list[_Pending]) -> dict[tuple[str, str], int]:
+        """The meeting row of each pending decision, stored where missing, in a few statements.
+
+        One SELECT per owner for the meetings this process does not remember,
+        one multi-row INSERT ... RETURNING for the new ones, one for their items:
+        the writer thread competes for the GIL with the deciding threads, so
+        every statement it saves is a wait saved.
+        """
+        wanted: dict[tuple[str, str], MeetingRow] = {}
+        for p in batch:
+            wanted.setdefault((p.record.owner, p.content_hash), p.record.meeting)
+        found = {key: self._meetings[key] for key in wanted if key in self._meetings}
+        by_owner: dict[str, list[str]] = {}
+        for owner, content_hash in wanted:
+            if (owner, content_hash) not in found:
+                by_owner.setdefault(owner, []).append(content_hash)
+        for owner, hashes in by_owner.items():
+            rows = connection.execute(
+                select(MeetingRecord.content_hash, MeetingRecord.pk).where(
+                    MeetingRecord.owner == owner, MeetingRecord.content_hash.in_(hashes)
                 )
             )
-        if pk is None:
-            pk = connection.execute(
-                MeetingRecord.__table__.insert().values(
-                    owner=owner,
-                    meeting_id=meeting.meeting_id,
-                    issuer_name=meeting.issuer_name,
-                    ticker=meeting.ticker,
-                    meeting_date=meeting.meeting_date,
-                    content_hash=content_hash,
-                    body=meeting.body,
-                )
-            ).inserted_primary_key[0]
-            if meeting.items:
-                connection.execute(
-                    BallotItemRecord.__table__.insert(),
-                    [dict(item, meeting_pk=pk, position=n) for n, item in enumerate(meeting.items)],
-                )
-        if len(self._meetings) >= _MAX_REMEMBERED:
+            found.update(((owner, content_hash), pk) for content_hash, pk in rows)
+        new = [key for key in wanted if key not in found]
+        if new:
+            meetings = MeetingRecord.__table__
+            inserted = connection.execute(
+                meetings.insert().returning(meetings.c.pk, sort_by_parameter_order=True),
+                [
+                    {
+                        "owner": owner,
+                        "meeting_id": wanted[(owner, content_hash)].meeting_id,
+                        "issuer_name": wanted[(owner, content_hash)].issuer_name,
+                        "ticker": wanted[(owner, content_hash)].ticker,
+                        "meeting_date": wanted[(owner, content_hash)].meeting_date,
+                        "content_hash": content_hash,
+                        "body": wanted[(owner, content_hash)].body,
+                    }
+                    for owner, content_hash in new
+                ],
+            )
+            found.update(zip(new, inserted.scalars(), strict=True))
+            items = [
+                dict(item, meeting_pk=found[key], position=n)
+                for key in new
+                for n, item in enumerate(wanted[key].items)
+            ]
+            if items:
+                connection.execute(BallotItemRecord.__table__.insert(), items)
+        if len(self._meetings) + len(found) >= _MAX_REMEMBERED:
             self._meetings.clear()
-        self._meetings[key] = pk
-        return pk
+        self._meetings.update(found)
+        return found
 
     def _decision_rows(self, session: Session, owner: str):
         return session.execute(
