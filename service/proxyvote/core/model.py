@@ -51,6 +51,7 @@ class Issuer:
     isin: str = ""
     cusip: str = ""
     country: str = ""
+    figi: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from proxyvote.store.decisions import (
     StoredOverride,
 )
 from proxyvote.store.evidence import EvidenceRepository
+from proxyvote.store.meetings import ImportSummary, PastMeetingRepository
 from proxyvote.store.policies import PolicyRepository, StoredPolicy
 from proxyvote.store.templates import TemplateRepository
 from proxyvote.store.tenants import TenantRepository
@@ -32,6 +33,7 @@ class Store:
     decisions: DecisionRepository
     evidence: EvidenceRepository
     templates: TemplateRepository
+    meetings: PastMeetingRepository
 
     @property
     def engine(self):
@@ -51,6 +53,7 @@ def open_store(url: str | None = None) -> Store:
         DecisionRepository(database),
         EvidenceRepository(database),
         TemplateRepository(database),
+        PastMeetingRepository(database),
     )
 
 
@@ -58,7 +61,9 @@ __all__ = [
     "DEFAULT_SQLITE_URL",
     "SHARED",
     "DecisionRecord",
+    "ImportSummary",
     "MeetingRow",
+    "PastMeetingRepository",
     "Store",
     "StoredDecision",
     "StoredOverride",

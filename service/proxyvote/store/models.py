@@ -8,6 +8,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -169,3 +170,34 @@ class MemoTemplate(Base):
     version: Mapped[int] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PastMeeting(Base):
+    """A past meeting for backtests: one row per owner and meeting, merged as filings arrive.
+
+    ``owner`` is a tenant id, or "" for the shared set. ``meeting_key`` is
+    ``core.meetings.meeting_key`` of the body; the identifiers are kept as
+    columns so a meeting named by another identifier is found and merged.
+    """
+
+    __tablename__ = "past_meetings"
+    __table_args__ = (
+        UniqueConstraint("owner", "meeting_key"),
+        Index("ix_past_meetings_owner_meeting_date", "owner", "meeting_date"),
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(40))
+    meeting_key: Mapped[str] = mapped_column(String(300))
+    issuer_name: Mapped[str] = mapped_column(String(4000))
+    cusip: Mapped[str] = mapped_column(String(40), index=True)
+    isin: Mapped[str] = mapped_column(String(40), index=True)
+    figi: Mapped[str] = mapped_column(String(40), index=True)
+    ticker: Mapped[str] = mapped_column(String(40), index=True)
+    meeting_date: Mapped[dt.date] = mapped_column(Date)
+    item_count: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    # The Meeting message, serialized deterministically.
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

@@ -169,7 +169,7 @@ def _meeting(v: _Violations, msg: meeting_pb2.Meeting, field: str) -> Meeting | 
     issuer = msg.issuer
     return Meeting(
         meeting_id=msg.meeting_id,
-        issuer=Issuer(issuer.name, issuer.ticker, issuer.isin, issuer.cusip, issuer.country),
+        issuer=Issuer(issuer.name, issuer.ticker, issuer.isin, issuer.cusip, issuer.country, issuer.figi),
         meeting_date=meeting_date,
         items=tuple(items),
         meeting_type=meeting_type,
@@ -256,6 +256,7 @@ def meeting_to_proto(m: Meeting) -> meeting_pb2.Meeting:
             isin=m.issuer.isin,
             cusip=m.issuer.cusip,
             country=m.issuer.country,
+            figi=m.issuer.figi,
         ),
         meeting_type=_MEETING_TYPE.Value(m.meeting_type) if m.meeting_type else 0,
         meeting_date=m.meeting_date.isoformat(),
