@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from google.protobuf.descriptor import ServiceDescriptor
 
 from proxyvote.api.auth import Authenticator
+from proxyvote.api.meeting_servicer import MeetingServicer
 from proxyvote.api.servicers import (
     DecisionServicer,
     EvidenceServicer,
@@ -22,12 +23,15 @@ from proxyvote.api.servicers import (
     RecommendationServicer,
     utc_today,
 )
+from proxyvote.app.meeting_import import MeetingImporter
 from proxyvote.app.wiring import App
 from proxyvote.v1 import (
     decision_service_pb2,
     decision_service_pb2_grpc,
     evidence_service_pb2,
     evidence_service_pb2_grpc,
+    meeting_service_pb2,
+    meeting_service_pb2_grpc,
     memo_service_pb2,
     memo_service_pb2_grpc,
     policy_service_pb2,
@@ -76,5 +80,10 @@ def services(app: App, auth: Authenticator, today: Callable[[], dt.date] = utc_t
             evidence_service_pb2.DESCRIPTOR.services_by_name["EvidenceService"],
             EvidenceServicer(app.evidence, auth, today),
             evidence_service_pb2_grpc.add_EvidenceServiceServicer_to_server,
+        ),
+        Service(
+            meeting_service_pb2.DESCRIPTOR.services_by_name["MeetingService"],
+            MeetingServicer(MeetingImporter(app.store.meetings), auth),
+            meeting_service_pb2_grpc.add_MeetingServiceServicer_to_server,
         ),
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 from google.protobuf import json_format
 
 from proxyvote import __version__
+from proxyvote.cli import meetings
 from proxyvote.core.model import RecommendCommand
 from proxyvote.errors import PolicyInvalid, ProxyvoteError
 from proxyvote.settings import Settings
@@ -404,6 +405,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--server", help="import through the service at HOST:PORT, as your own records")
     sp.add_argument("--api-key", help="with --server: the API key (default: PROXYVOTE_API_KEY)")
     sp.set_defaults(func=cmd_evidence_import)
+
+    meetings.add_parser(sub)
 
     policy = sub.add_parser("policy", help="list, validate and test policies")
     psub = policy.add_subparsers(dest="policy_command", required=True)
