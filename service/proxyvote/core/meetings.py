@@ -29,6 +29,11 @@ def normalise_text(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
+def normalise_description(text: str) -> str:
+    """How item descriptions are matched: ``normalise_text`` without trailing punctuation."""
+    return normalise_text(text).rstrip(" .;:,")
+
+
 def normalise_identifier(value: str | None) -> str:
     """An issuer identifier as compared and stored: upper case, no spaces; "" for a placeholder."""
     cleaned = "".join((value or "").split()).upper()
@@ -73,7 +78,7 @@ def same_meeting(a: Meeting, b: Meeting) -> bool:
 
 def item_id_for(description: str, occurrence: int = 0) -> str:
     """A stable item id from a description (for sources that number nothing, such as N-PX)."""
-    digest = hashlib.sha256(normalise_text(description).encode("utf-8")).hexdigest()[:12]
+    digest = hashlib.sha256(normalise_description(description).encode("utf-8")).hexdigest()[:12]
     return f"npx-{digest}" if occurrence == 0 else f"npx-{digest}-{occurrence + 1}"
 
 
@@ -82,7 +87,7 @@ def _item_keys(items: Sequence[BallotItem]) -> list[tuple[str, int]]:
     seen: dict[str, int] = {}
     keys = []
     for item in items:
-        text = normalise_text(item.title)
+        text = normalise_description(item.title)
         keys.append((text, seen.get(text, 0)))
         seen[text] = seen.get(text, 0) + 1
     return keys
@@ -129,7 +134,8 @@ def merge_investor_votes(a: Sequence[InvestorVote], b: Sequence[InvestorVote]) -
 def merge_meetings(a: Meeting, b: Meeting) -> Meeting:
     """``a`` with ``b`` merged in: the same meeting (see ``same_meeting``) known from two records.
 
-    Items are matched by normalised description (the n-th item of a wording
+    Items are matched by normalised description (case, spacing and
+    trailing punctuation aside; the n-th item of a wording
     with the n-th); matched items are merged (``merge_items``), ``b``'s other
     items are appended in their order, with an id made unique if it clashes.
     """

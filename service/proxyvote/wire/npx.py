@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from proxyvote.core.meetings import combine as combine_meetings
-from proxyvote.core.meetings import item_id_for, meeting_key, normalise_identifier, normalise_text
+from proxyvote.core.meetings import item_id_for, meeting_key, normalise_description, normalise_identifier
 from proxyvote.core.model import FREQUENCIES, NO_RECOMMENDATION, BallotItem, InvestorVote, Issuer, Meeting
 from proxyvote.errors import FieldViolation, InvalidArgument
 
@@ -510,7 +510,9 @@ def meetings_from_rows(rows: Iterable[NpxRow]) -> NpxMeetings:
         items = pieces.setdefault(piece, [])
         headers.setdefault(piece, header)
         occurrence = sum(
-            1 for r, _ in items if normalise_text(r.description) == normalise_text(row.description)
+            1
+            for r, _ in items
+            if normalise_description(r.description) == normalise_description(row.description)
         )
         lot = _fund_vote(row.lots)
         votes: tuple[InvestorVote, ...] = ()
