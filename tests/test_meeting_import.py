@@ -630,3 +630,46 @@ def test_the_shared_npx_files_import_with_their_votes(tmp_path):
     assert "KIM, LLC" in investors and len(investors) == 4
     assert all(i.category is None for m in meetings for i in m.items)
     store.close()
+
+
+def test_a_stored_body_reads_back_as_the_validating_converter_reads_it():
+    from proxyvote.core.model import AdviserRecommendation, CallerCategory
+    from proxyvote.store.meetings import encode
+    from proxyvote.v1 import meeting_pb2
+    from proxyvote.wire import convert
+    from proxyvote.wire.meeting_files import meeting_from_body
+
+    full = meeting(
+        [
+            item(
+                "Everything set",
+                [InvestorVote("F", "THREE_YEARS", "s")],
+                board="AGAINST",
+                item_id="1",
+                number="1a",
+                text="RESOLVED",
+                proponent_name="A holder",
+                vote_options=("FOR", "AGAINST"),
+                category=CallerCategory("OTHER", "t"),
+                outcome=ItemOutcome(False, 12.5, "basis", 1, 2, 0, 4),
+                adviser_recommendations=(AdviserRecommendation("Adviser One", "AGAINST"),),
+                sources=("https://example.org/x",),
+            ),
+            item("Bare", item_id="2"),
+        ],
+        Issuer("G", "GDG", "US11111A1010", "11111A101", "US", "BBG000X"),
+        meeting_type="ANNUAL",
+        record_date=dt.date(2025, 3, 1),
+        provenance="invented",
+    )
+    examples = [
+        read_meeting_file(p.name, p.read_bytes()).meetings[0] for p in (EXAMPLES / "meetings").glob("*.json")
+    ]
+    npx_meetings = list(
+        read_meeting_file("t.xml", table_xml(row_xml(), row_xml(how="2 YEARS")), "F").meetings
+    )
+    for m in [full, *examples, *npx_meetings]:
+        body, _ = encode(m)
+        assert (
+            meeting_from_body(body) == m == convert.meeting_from_proto(meeting_pb2.Meeting.FromString(body))
+        )

@@ -14,12 +14,12 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from proxyvote.core.meetings import (
     combine,
-    issuer_identifiers,
+    match_keys,
     meeting_key,
     merge_meetings,
     normalise_identifier,
@@ -28,8 +28,8 @@ from proxyvote.core.model import Meeting
 from proxyvote.errors import Aborted
 from proxyvote.store.database import Database, now
 from proxyvote.store.models import PastMeeting
-from proxyvote.v1 import meeting_pb2
 from proxyvote.wire import convert
+from proxyvote.wire.meeting_files import meeting_from_body
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +64,26 @@ def encode(meeting: Meeting) -> tuple[bytes, str]:
 
 
 def decode(body: bytes) -> Meeting:
-    return convert.meeting_from_proto(meeting_pb2.Meeting.FromString(body))
+    """A stored body (validated when it came in) back as the domain meeting."""
+    return meeting_from_body(body)
+
+
+def _lookup_keys(meeting: Meeting) -> set[str]:
+    """What a stored meeting is found by: the meeting_key, and date-qualified identifiers."""
+    return {meeting_key(meeting), *match_keys(meeting)}
+
+
+class _Entry:
+    """A meeting as the import sees it: stored (pk) or new (None), and what it has become."""
+
+    __slots__ = ("pk", "stored_hash", "meeting", "absorbed_into", "absorbed_pks")
+
+    def __init__(self, pk: int | None, stored_hash: str, meeting: Meeting | None):
+        self.pk = pk
+        self.stored_hash = stored_hash
+        self.meeting = meeting
+        self.absorbed_into: _Entry | None = None
+        self.absorbed_pks: list[int] = []
 
 
 def _columns(meeting: Meeting) -> dict:
@@ -86,63 +105,128 @@ class PastMeetingRepository:
         self._db = database
 
     def import_meetings(self, owner: str, meetings: Sequence[Meeting]) -> ImportSummary:
-        """Stores the meetings for ``owner``, merged with what is stored, all or none."""
-        imported = merged = unchanged = 0
-        results: list[tuple[str, str]] = []
+        """Stores the meetings for ``owner``, merged with what is stored, all or none.
+
+        The stored meetings of the batch's dates are looked up in one query per
+        500 dates (keys and identifiers only; bodies only of those that match),
+        matched in memory, and written with one INSERT, UPDATE and DELETE each.
+        A stored meeting matches when it shares the incoming one's meeting_key,
+        or its date and a CUSIP, ISIN or FIGI (``core.meetings.match_keys``).
+        """
+        batch = combine(meetings)
+        if not batch:
+            return ImportSummary()
         table = PastMeeting.__table__
         try:
             with self._db.engine.begin() as connection:
-                for meeting in combine(meetings):
-                    rows = connection.execute(
-                        select(PastMeeting.pk, PastMeeting.content_hash, PastMeeting.body)
-                        .where(PastMeeting.owner == owner, PastMeeting.meeting_date == meeting.meeting_date)
-                        .where(or_(*self._matches(meeting)))
-                        .order_by(PastMeeting.pk)
-                    ).all()
-                    if not rows:
-                        body, digest = encode(meeting)
-                        stamp = now()
-                        connection.execute(
-                            table.insert().values(
-                                owner=owner,
-                                content_hash=digest,
-                                body=body,
-                                created_at=stamp,
-                                updated_at=stamp,
-                                **_columns(meeting),
-                            )
-                        )
-                        imported += 1
-                        results.append((meeting_key(meeting), "imported"))
-                        continue
-                    current = decode(rows[0].body)
-                    for other in rows[1:]:
-                        current = merge_meetings(current, decode(other.body))
-                    result = merge_meetings(current, meeting)
-                    body, digest = encode(result)
-                    if len(rows) == 1 and digest == rows[0].content_hash:
-                        unchanged += 1
-                        results.append((meeting_key(result), "unchanged"))
-                        continue
-                    for other in rows[1:]:
-                        connection.execute(table.delete().where(table.c.pk == other.pk))
-                    connection.execute(
-                        table.update()
-                        .where(table.c.pk == rows[0].pk)
-                        .values(content_hash=digest, body=body, updated_at=now(), **_columns(result))
-                    )
-                    merged += 1
-                    results.append((meeting_key(result), "merged"))
+                index = self._stored(connection, owner, batch)
+                touched: list[_Entry] = []
+                for meeting in batch:
+                    hits: list[_Entry] = []
+                    for key in sorted(_lookup_keys(meeting)):
+                        entry = index.get(key)
+                        while entry is not None and entry.absorbed_into is not None:
+                            entry = entry.absorbed_into
+                        if entry is not None and entry not in hits:
+                            hits.append(entry)
+                    if not hits:
+                        target = _Entry(None, "", meeting)
+                        touched.append(target)
+                    else:
+                        hits.sort(key=lambda e: (e.pk is None, e.pk or 0))
+                        target = hits[0]
+                        if target not in touched:
+                            touched.append(target)
+                        for other in hits[1:]:
+                            target.meeting = merge_meetings(target.meeting, other.meeting)
+                            other.absorbed_into = target
+                            if other.pk is not None:
+                                target.absorbed_pks.append(other.pk)
+                            target.absorbed_pks.extend(other.absorbed_pks)
+                        target.meeting = merge_meetings(target.meeting, meeting)
+                    for key in _lookup_keys(target.meeting):
+                        index[key] = target
+                live = [e for e in touched if e.absorbed_into is None]
+                return self._write(connection, table, owner, live)
         except IntegrityError as exc:
             raise Aborted("past meetings were imported concurrently; retry") from exc
-        return ImportSummary(imported, merged, unchanged, (), tuple(results))
+
+    def _stored(self, connection, owner: str, batch: list[Meeting]) -> dict[str, _Entry]:
+        """The stored meetings the batch may match, by their match keys."""
+        dates = sorted({m.meeting_date for m in batch})
+        wanted = {k for m in batch for k in _lookup_keys(m)}
+        entries: list[_Entry] = []
+        index: dict[str, _Entry] = {}
+        for start in range(0, len(dates), 500):
+            rows = connection.execute(
+                select(
+                    PastMeeting.pk,
+                    PastMeeting.meeting_key,
+                    PastMeeting.cusip,
+                    PastMeeting.isin,
+                    PastMeeting.figi,
+                    PastMeeting.meeting_date,
+                    PastMeeting.content_hash,
+                )
+                .where(PastMeeting.owner == owner, PastMeeting.meeting_date.in_(dates[start : start + 500]))
+                .order_by(PastMeeting.pk)
+            ).all()
+            for row in rows:
+                day = row.meeting_date.isoformat()
+                keys = {row.meeting_key} | {
+                    f"{kind}:{getattr(row, kind)}@{day}"
+                    for kind in ("cusip", "isin", "figi")
+                    if getattr(row, kind)
+                }
+                if keys & wanted:
+                    entry = _Entry(row.pk, row.content_hash, None)
+                    entries.append(entry)
+                    for key in keys:
+                        index.setdefault(key, entry)
+        for start in range(0, len(entries), 500):
+            chunk = {e.pk: e for e in entries[start : start + 500]}
+            for pk, body in connection.execute(
+                select(PastMeeting.pk, PastMeeting.body).where(PastMeeting.pk.in_(list(chunk)))
+            ):
+                chunk[pk].meeting = decode(body)
+        return index
 
     @staticmethod
-    def _matches(meeting: Meeting):
-        conditions = [PastMeeting.meeting_key == meeting_key(meeting)]
-        for kind, value in issuer_identifiers(meeting.issuer):
-            conditions.append(getattr(PastMeeting, kind) == value)
-        return conditions
+    def _write(connection, table, owner: str, entries: list[_Entry]) -> ImportSummary:
+        imported = merged = unchanged = 0
+        results: list[tuple[str, str]] = []
+        inserts, updates, deletes = [], [], []
+        stamp = now()
+        for entry in entries:
+            body, digest = encode(entry.meeting)
+            key = meeting_key(entry.meeting)
+            if entry.pk is None:
+                inserts.append(
+                    dict(owner=owner, content_hash=digest, body=body, created_at=stamp, updated_at=stamp)
+                    | _columns(entry.meeting)
+                )
+                imported += 1
+                results.append((key, "imported"))
+            elif digest == entry.stored_hash and not entry.absorbed_pks:
+                unchanged += 1
+                results.append((key, "unchanged"))
+            else:
+                updates.append(
+                    dict(b_pk=entry.pk, content_hash=digest, body=body, updated_at=stamp)
+                    | _columns(entry.meeting)
+                )
+                deletes.extend(entry.absorbed_pks)
+                merged += 1
+                results.append((key, "merged"))
+        # Deletes first: a merged meeting may take the key of one it absorbed.
+        if deletes:
+            connection.execute(table.delete().where(table.c.pk.in_(deletes)))
+        if updates:
+            values = {name: bindparam(name) for name in updates[0] if name != "b_pk"}
+            connection.execute(table.update().where(table.c.pk == bindparam("b_pk")).values(values), updates)
+        if inserts:
+            connection.execute(table.insert(), inserts)
+        return ImportSummary(imported, merged, unchanged, (), tuple(results))
 
     @staticmethod
     def _where(query, owners, date_from, date_to, issuer):

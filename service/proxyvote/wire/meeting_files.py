@@ -9,10 +9,22 @@ Formats, recognised by content (the extension breaks a tie):
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 
+from proxyvote.core.model import (
+    NO_RECOMMENDATION,
+    AdviserRecommendation,
+    BallotItem,
+    CallerCategory,
+    InvestorVote,
+    Issuer,
+    ItemOutcome,
+    Meeting,
+)
 from proxyvote.errors import FieldViolation, InvalidArgument
+from proxyvote.v1 import meeting_pb2
 from proxyvote.wire import convert, npx
 
 FORMATS = ("meeting", "npx-xml", "npx-jsonl")
@@ -89,3 +101,65 @@ def read_meeting_file(name: str, content: bytes, filer: str = "", source: str = 
         )
         return MeetingFile(name, kind, meetings, len(meetings))
     return MeetingFile(name, kind, (convert.meeting_from_json(text, field=name),), 1)
+
+
+# --- stored bodies ---
+
+_VOTE_NAMES = convert.VOTE_NAMES
+_KIND_NAMES = convert.KIND_NAMES
+_NPX_NAMES = convert.NPX_NAMES
+_MEETING_TYPE_NAMES = convert.MEETING_TYPE_NAMES
+_OUTCOME_COUNTS = ("votes_for", "votes_against", "votes_abstain", "broker_non_votes")
+
+
+def meeting_from_body(body: bytes) -> Meeting:
+    """A meeting the store wrote (``meeting_to_proto(m).SerializeToString()``), without re-validating it.
+
+    Bodies are validated when they come in; reading a stored one back is a
+    backtest's inner loop, so this skips the checks ``convert.meeting_from_proto``
+    makes and gives the same value (a test compares the two on every field).
+    """
+    msg = meeting_pb2.Meeting.FromString(body)
+    i = msg.issuer
+    return Meeting(
+        meeting_id=msg.meeting_id,
+        issuer=Issuer(i.name, i.ticker, i.isin, i.cusip, i.country, i.figi),
+        meeting_date=dt.date.fromisoformat(msg.meeting_date),
+        items=tuple(_item_from_body(item) for item in msg.items),
+        meeting_type=_MEETING_TYPE_NAMES[msg.meeting_type],
+        record_date=dt.date.fromisoformat(msg.record_date) if msg.record_date else None,
+        provenance=msg.provenance,
+    )
+
+
+def _item_from_body(item) -> BallotItem:
+    vote = _VOTE_NAMES
+    outcome = None
+    if item.HasField("outcome"):
+        o = item.outcome
+        outcome = ItemOutcome(
+            passed=o.passed if o.HasField("passed") else None,
+            support_pct=o.support_pct if o.HasField("support_pct") else None,
+            support_basis=o.support_basis,
+            **{name: (getattr(o, name) if o.HasField(name) else None) for name in _OUTCOME_COUNTS},
+        )
+    category = None
+    if item.HasField("category") and item.category.npx_category:
+        category = CallerCategory(_NPX_NAMES[item.category.npx_category], item.category.topic)
+    return BallotItem(
+        item_id=item.item_id,
+        number=item.number,
+        title=item.title,
+        text=item.text,
+        proponent_kind=_KIND_NAMES[item.proponent.kind],
+        proponent_name=item.proponent.name,
+        board_recommendation=vote[item.board_recommendation] or NO_RECOMMENDATION,
+        vote_options=tuple(vote[o] for o in item.vote_options),
+        category=category,
+        outcome=outcome,
+        adviser_recommendations=tuple(
+            AdviserRecommendation(a.adviser, vote[a.vote]) for a in item.adviser_recommendations
+        ),
+        investor_votes=tuple(InvestorVote(x.investor, vote[x.vote], x.source) for x in item.investor_votes),
+        sources=tuple(item.sources),
+    )
