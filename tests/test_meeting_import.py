@@ -673,3 +673,24 @@ def test_a_stored_body_reads_back_as_the_validating_converter_reads_it():
         assert (
             meeting_from_body(body) == m == convert.meeting_from_proto(meeting_pb2.Meeting.FromString(body))
         )
+
+
+def test_a_record_naming_two_stored_meetings_by_two_identifiers_merges_them_into_one(database_url):
+    store = open_store(database_url)
+    try:
+        importer = MeetingImporter(store.meetings)
+        by_isin = SourceFile("a.xml", table_xml(row_xml(cusip="", how="FOR")), "Fund A")
+        by_cusip = SourceFile("b.xml", table_xml(row_xml(isin="", how="AGAINST")), "Fund B")
+        both = SourceFile("c.xml", table_xml(row_xml(how="ABSTAIN")), "Fund C")
+        assert importer.import_files(SHARED, [by_isin]).summary.imported == 1
+        assert importer.import_files(SHARED, [by_cusip]).summary.imported == 1
+        assert store.meetings.count((SHARED,)) == 2
+        summary = importer.import_files(SHARED, [both]).summary
+        assert (summary.imported, summary.merged, summary.unchanged) == (0, 1, 0)
+        (merged,) = store.meetings.select((SHARED,))
+        assert meeting_key(merged) == "cusip:11111A101@2025-04-15"
+        assert [v.investor for v in merged.items[0].investor_votes] == ["Fund A", "Fund B", "Fund C"]
+        again = importer.import_files(SHARED, [by_isin, by_cusip, both]).summary
+        assert (again.imported, again.merged, again.unchanged) == (0, 0, 1)
+    finally:
+        store.close()
