@@ -8,6 +8,7 @@ was stored with, so a decision replays under the policy it was made with.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from dataclasses import dataclass
@@ -15,7 +16,12 @@ from dataclasses import dataclass
 from proxyvote.core.paging import encode_offset, page_bounds
 from proxyvote.core.policy import Policy, compile_policy, read_policy
 from proxyvote.core.policy_diff import RuleChange, diff_policies
-from proxyvote.core.policy_library import PolicyLibrary, compile_checked, parse_reference
+from proxyvote.core.policy_library import (
+    PolicyLibrary,
+    compile_checked,
+    parse_reference,
+    version_in_force,
+)
 from proxyvote.core.taxonomy import Taxonomy
 from proxyvote.errors import (
     AlreadyExists,
@@ -82,6 +88,14 @@ class PolicyCatalog:
 
     def get(self, reference: str, field: str = "policy", tenant: str = SHARED) -> Policy:
         return self.entry(tenant, reference, field).policy
+
+    def in_force(self, reference: str, on: dt.date, tenant: str = SHARED, field: str = "policy") -> Policy:
+        """The version the tenant can see in force on a date, unless pinned ``id@version``."""
+        policy_id, version = parse_reference(reference, field)
+        if version is not None:
+            return self.get(reference, field, tenant)
+        entries = self.versions(tenant, policy_id)
+        return version_in_force(policy_id, [e.policy for e in entries], on)
 
     def by_pk(self, pk: int) -> CatalogEntry:
         cached = self._compiled.get(pk)

@@ -10,6 +10,7 @@ CEL programs compiled once.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -89,6 +90,9 @@ SCHEMA = {
     "properties": {
         "id": _ID,
         "version": {"type": "integer", "minimum": 1},
+        # The date from which this version is in force (a backtest applies the
+        # version in force on each meeting's as-of date); without it, from the start.
+        "effective_from": {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
         "title": _TEXT,
         "description": _TEXT,
         "extends": _ID,
@@ -212,6 +216,8 @@ class Policy:
     # What else any condition reads: "issuer", "meeting", "as_of", "evidence".
     context_reads: frozenset[str] = frozenset()
     ref: PolicyRef | None = field(default=None, compare=False)
+    # In force from this date; None: from the start (part of the content, hence the hash).
+    effective_from: dt.date | None = None
     # Derived lookups, filled as items are decided. They hold only values
     # computed from the policy and the keys, so sharing them across threads and
     # requests changes no decision.
@@ -257,10 +263,19 @@ class PolicyDocument:
     def extends(self) -> str:
         return self.source.data.get("extends", "")
 
+    @property
+    def effective_from(self) -> dt.date | None:
+        text = self.source.data.get("effective_from")
+        return dt.date.fromisoformat(text) if text else None
+
 
 def read_policy(text: str, filename: str, taxonomy: Taxonomy) -> PolicyDocument:
     """Validates one policy document; raises PolicyInvalid listing every problem."""
     source = parse_yaml(text, filename)
+    if isinstance(source.data, dict) and isinstance(source.data.get("effective_from"), dt.date):
+        # YAML reads an unquoted 2025-02-01 as a date: the document keeps its text.
+        # A date with a time (a datetime) spells itself with a "T" and the pattern refuses it.
+        source.data["effective_from"] = source.data["effective_from"].isoformat()
 
     def rule_id_at(path) -> str:
         try:
@@ -289,6 +304,13 @@ def _meaning_problems(source: YamlSource, taxonomy: Taxonomy) -> list[PolicyProb
         "not_flags": taxonomy.flag_ids,
     }
     seen: dict[str, int] = {}
+    if "effective_from" in doc:
+        try:
+            dt.date.fromisoformat(doc["effective_from"])
+        except ValueError:
+            problems.append(
+                source.problem(("effective_from",), f"{doc['effective_from']!r} is not a valid date")
+            )
     _check_template(source, ("default", "why"), doc["default"].get("why", ""), "", problems)
     for i, rule in enumerate(doc["rules"]):
         rid = rule["id"]
@@ -386,6 +408,7 @@ def compile_policy(document: PolicyDocument, parent: Policy | None) -> Policy:
         default_vote=doc["default"]["vote"],
         default_why=doc["default"].get("why", ""),
         rules=own + inherited,
+        effective_from=document.effective_from,
         item_fields=_item_fields(own + inherited),
         context_reads=_context_reads(own + inherited),
     )

@@ -7,6 +7,8 @@ a validation problem like any other.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from proxyvote.core.paging import encode_offset, page_bounds
 from proxyvote.core.policy import Policy, PolicyDocument, compile_policy, read_policy
 from proxyvote.core.taxonomy import Taxonomy
@@ -98,6 +100,16 @@ class PolicyLibrary:
             raise NotFound("policy version", f"{policy_id}@{version}")
         return versions[version]
 
+    def in_force(self, reference: str, on: dt.date, tenant: str = "", field: str = "policy") -> Policy:
+        """The version in force on a date, unless the reference pins ``id@version``."""
+        policy_id, version = parse_reference(reference, field)
+        if version is not None:
+            return self.get(reference, field, tenant)
+        versions = self._by_id.get(policy_id)
+        if not versions:
+            raise NotFound("policy", policy_id)
+        return version_in_force(policy_id, [versions[v] for v in sorted(versions)], on)
+
     def latest(self) -> list[Policy]:
         return [versions[max(versions)] for _, versions in sorted(self._by_id.items())]
 
@@ -117,6 +129,18 @@ class PolicyLibrary:
             return parent, parent, _lineage(parent, self)
 
         return compile_checked(read_policy(text, filename, taxonomy), parent_of)[0]
+
+
+def version_in_force(policy_id: str, versions: list[Policy], on: dt.date) -> Policy:
+    """Of a policy's versions (ascending), the highest whose ``effective_from`` is on or
+    before ``on``; a version without the date is in force from the start."""
+    found = None
+    for policy in versions:
+        if policy.effective_from is None or policy.effective_from <= on:
+            found = policy
+    if found is None:
+        raise NotFound("policy version in force", f"{policy_id} on {on.isoformat()}")
+    return found
 
 
 def compile_checked(document: PolicyDocument, parent_of) -> tuple[Policy, object | None]:

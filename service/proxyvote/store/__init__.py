@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from proxyvote.store.database import DEFAULT_SQLITE_URL, SHARED, Database, canonical_time, open_database
+from proxyvote.store.backtests import BacktestRepository, StoredBacktest
 from proxyvote.store.decisions import (
     DecisionRecord,
     DecisionRepository,
@@ -34,6 +35,7 @@ class Store:
     evidence: EvidenceRepository
     templates: TemplateRepository
     meetings: PastMeetingRepository
+    backtests: BacktestRepository
 
     @property
     def engine(self):
@@ -54,6 +56,7 @@ def open_store(url: str | None = None) -> Store:
         EvidenceRepository(database),
         TemplateRepository(database),
         PastMeetingRepository(database),
+        BacktestRepository(database),
     )
 
 
@@ -65,6 +68,7 @@ __all__ = [
     "MeetingRow",
     "PastMeetingRepository",
     "Store",
+    "StoredBacktest",
     "StoredDecision",
     "StoredOverride",
     "StoredPolicy",

@@ -201,3 +201,19 @@ class PastMeeting(Base):
     body: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class BacktestRun(Base):
+    """A stored backtest: its inputs and figures as canonical JSON. Never updated."""
+
+    __tablename__ = "backtest_runs"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    backtest_id: Mapped[str] = mapped_column(String(40), unique=True)
+    owner: Mapped[str] = mapped_column(String(40), index=True)
+    meetings: Mapped[int] = mapped_column(Integer)
+    items: Mapped[int] = mapped_column(Integer)
+    inputs: Mapped[str] = mapped_column(Text)
+    figures: Mapped[str] = mapped_column(Text)
+    figures_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
