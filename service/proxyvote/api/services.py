@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from google.protobuf.descriptor import ServiceDescriptor
 
 from proxyvote.api.auth import Authenticator
+from proxyvote.api.backtest_servicer import BacktestServicer
 from proxyvote.api.meeting_servicer import MeetingServicer
 from proxyvote.api.servicers import (
     DecisionServicer,
@@ -23,9 +24,12 @@ from proxyvote.api.servicers import (
     RecommendationServicer,
     utc_today,
 )
+from proxyvote.app.backtest import Backtests
 from proxyvote.app.meeting_import import MeetingImporter
 from proxyvote.app.wiring import App
 from proxyvote.v1 import (
+    backtest_service_pb2,
+    backtest_service_pb2_grpc,
     decision_service_pb2,
     decision_service_pb2_grpc,
     evidence_service_pb2,
@@ -85,5 +89,10 @@ def services(app: App, auth: Authenticator, today: Callable[[], dt.date] = utc_t
             meeting_service_pb2.DESCRIPTOR.services_by_name["MeetingService"],
             MeetingServicer(MeetingImporter(app.store.meetings), auth),
             meeting_service_pb2_grpc.add_MeetingServiceServicer_to_server,
+        ),
+        Service(
+            backtest_service_pb2.DESCRIPTOR.services_by_name["BacktestService"],
+            BacktestServicer(Backtests.from_app(app), auth),
+            backtest_service_pb2_grpc.add_BacktestServiceServicer_to_server,
         ),
     )

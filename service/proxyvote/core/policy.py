@@ -271,7 +271,10 @@ class PolicyDocument:
 
 def read_policy(text: str, filename: str, taxonomy: Taxonomy) -> PolicyDocument:
     """Validates one policy document; raises PolicyInvalid listing every problem."""
-    source = parse_yaml(text, filename)
+    try:
+        source = parse_yaml(text, filename)
+    except ValueError as exc:  # a date-like value that is no date (2025-02-30) fails in the YAML library
+        raise PolicyInvalid.single(filename, f"bad value: {exc}") from exc
     if isinstance(source.data, dict) and isinstance(source.data.get("effective_from"), dt.date):
         # YAML reads an unquoted 2025-02-01 as a date: the document keeps its text.
         # A date with a time (a datetime) spells itself with a "T" and the pattern refuses it.

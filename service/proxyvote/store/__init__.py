@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from proxyvote.store.database import DEFAULT_SQLITE_URL, SHARED, Database, canonical_time, open_database
 from proxyvote.store.backtests import BacktestRepository, StoredBacktest
+from proxyvote.store.database import DEFAULT_SQLITE_URL, SHARED, Database, canonical_time, open_database
 from proxyvote.store.decisions import (
     DecisionRecord,
     DecisionRepository,
