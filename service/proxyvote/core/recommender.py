@@ -31,10 +31,17 @@ def default_policy_dir() -> Path:
     return repository_root() / "policies"
 
 
+MODEL_FILE = "taxonomy-model.json"
+
+
 def load_taxonomy(policy_dir: Path) -> Taxonomy:
-    """The taxonomy beside the policies (``taxonomy.yaml``)."""
+    """The taxonomy beside the policies (``taxonomy.yaml``), with the classifier
+    model ``taxonomy-model.json`` when it was built (``make model``); without
+    it items are placed by the rules alone (and the taxonomy hash says so)."""
     path = Path(policy_dir) / "taxonomy.yaml"
-    return parse_taxonomy(path.read_text(encoding="utf-8"), str(path))
+    model_path = Path(policy_dir) / MODEL_FILE
+    model_text = model_path.read_text(encoding="utf-8") if model_path.exists() else None
+    return parse_taxonomy(path.read_text(encoding="utf-8"), str(path), model_text)
 
 
 CLASSIFICATION_CACHE_SIZE = 1 << 16
