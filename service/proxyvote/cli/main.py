@@ -364,6 +364,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--output", "-o", help="file to write (default: standard output)")
     sp.set_defaults(func=cmd_memo)
 
+    __import__("proxyvote.cli.classify", fromlist=["add_parser"]).add_parser(sub)
     sp = sub.add_parser("serve", help="serve the gRPC API")
     sp.add_argument("--addr", help="HOST:PORT (default: PROXYVOTE_ADDR or 127.0.0.1:50051)")
     sp.set_defaults(func=cmd_serve)

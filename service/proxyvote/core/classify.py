@@ -30,16 +30,30 @@ MAX_SCAN_CHARS = 20_000
 RULE_CONFIDENCE = 0.9
 # A model category is given from this probability on.
 ACCEPT = 0.35
-# The model's runner-up is also given from this probability on (filers tick
-# every category that applies: a lobbying report is governance and social).
+# When no rule places the item, the model's runner-up is also given from this
+# probability on (filers tick every category that applies).
 RUNNER_UP = 0.15
 # A shareholder request is anti-ESG for the model from this probability on.
-ANTI_ESG_THRESHOLD = 0.5
+ANTI_ESG_THRESHOLD = 0.4
 DIRECTION_LABEL = "ANTI_ESG"
 ESG_CATEGORIES = frozenset(
     {"ENVIRONMENT_OR_CLIMATE", "HUMAN_RIGHTS_OR_HUMAN_CAPITAL", "DIVERSITY_EQUITY_INCLUSION", "OTHER_SOCIAL_ISSUES"}
 )
 ESG_TOPICS = frozenset({"lobbying_disclosure", "political_spending"})
+# Requests whose rules already read as pro-ESG assessments of human-rights risk
+# (the wording "risks of" is shared with anti-ESG requests): the model alone
+# flags them anti-ESG only when it is very sure.
+ASSESSMENT_TOPICS = frozenset(
+    {
+        "facial_recognition",
+        "customer_due_diligence",
+        "government_surveillance",
+        "human_rights_impact_assessment",
+        "supply_chain_labor",
+        "freedom_of_association",
+    }
+)
+ANTI_ESG_THRESHOLD_ASSESSMENT = 0.85
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -83,7 +97,8 @@ def classify(item: BallotItem, taxonomy: Taxonomy) -> Classification:
     flags = tuple(m.rule_id for m in flag_matches)
     direction = ""
     if item.proponent_kind == "SHAREHOLDER":
-        if "anti_esg" not in flags and direction_score >= ANTI_ESG_THRESHOLD:
+        threshold = ANTI_ESG_THRESHOLD_ASSESSMENT if ASSESSMENT_TOPICS.intersection(topics) else ANTI_ESG_THRESHOLD
+        if "anti_esg" not in flags and source != "UNPLACED" and direction_score >= threshold:
             model_match = Match("anti_esg", "flag", "model", DIRECTION_LABEL, f"{direction_score:.2f}")
             flag_matches += (model_match,)
             flags += ("anti_esg",)
@@ -128,7 +143,7 @@ def _categories(topics, probs: dict[str, float], taxonomy: Taxonomy):
         if p >= ACCEPT:
             conf[c] = max(conf.get(c, 0.0), p)
     conf.setdefault(best, best_p)
-    if len(ranked) > 1 and ranked[1][1] >= RUNNER_UP:
+    if not topics and len(ranked) > 1 and ranked[1][1] >= RUNNER_UP:
         conf.setdefault(ranked[1][0], ranked[1][1])
     order = sorted(conf.items(), key=lambda kv: (-kv[1], kv[0]))
     cats = tuple(c for c, _ in order)
