@@ -313,8 +313,16 @@ INFLUENCE_AND_TAX = [
         request="report",
         also=("climate_report",),
     ),
-    sh("Report on Lobbying Activities Alignment with the Paris Agreement", "lobbying_disclosure", GOV, SOC, ENV),
-    sh("Report on Political Contributions and Expenditures", "political_spending", GOV, SOC, request="report"),
+    sh(
+        "Report on Lobbying Activities Alignment with the Paris Agreement",
+        "lobbying_disclosure",
+        GOV,
+        SOC,
+        ENV,
+    ),
+    sh(
+        "Report on Political Contributions and Expenditures", "political_spending", GOV, SOC, request="report"
+    ),
     sh("Report on Electioneering Expenditures", "political_spending", GOV, SOC),
     sh(
         "Report on Congruency of Political Spending with Company Values and Priorities",

@@ -61,7 +61,7 @@ def test_the_models_and_the_migrations_agree(database_url):
 
 def test_bundled_policies_are_stored_at_first_start_and_not_twice(app):
     bundled = {(e.policy.id, e.policy.version) for e in app.catalog.latest("")}
-    assert {("human-rights-esg", 2), ("governance-baseline", 1), ("board-aligned", 1)} <= bundled
+    assert {("human-rights-esg", 3), ("governance-baseline", 1), ("board-aligned", 1)} <= bundled
     assert app.catalog.seed_bundled(__import__("pathlib").Path("policies")) == []
 
 
@@ -70,7 +70,7 @@ def test_policy_versions_are_immutable_and_a_stale_update_is_aborted(app):
     first = app.catalog.create(tenant, CHILD_V1, "house.yaml")
     assert (first.policy.version, first.parent) == (1, "governance-baseline@1")
     second = app.catalog.update(tenant, "stewardship-house", 1, CHILD_V2, "house.yaml")
-    assert second.policy.version == 2
+    assert second.policy.version == 3
     with pytest.raises(Aborted):
         app.catalog.update(tenant, "stewardship-house", 1, CHILD_V2, "house.yaml")
     versions = app.catalog.versions(tenant, "stewardship-house")

@@ -26,12 +26,23 @@ STANCE_POLICY = "human-rights-esg"
 
 
 def add_parser(subparsers) -> None:
-    sp = subparsers.add_parser("classify", help="classify item wordings (JSON lines), or --eval on N-PX records")
+    sp = subparsers.add_parser(
+        "classify", help="classify item wordings (JSON lines), or --eval on N-PX records"
+    )
     sp.add_argument("files", nargs="+", metavar="FILE", help="JSON lines")
     sp.add_argument("--eval", action="store_true", help="FILE holds N-PX records: print accuracy figures")
-    sp.add_argument("--folds", type=int, default=0, help="with --eval: score each record by a model fitted on the other issuers' folds")
-    sp.add_argument("--train-data", help="with --folds: folder of the development sets the models are fitted on")
-    sp.add_argument("--stance", help="with --eval: proposals-stance JSON lines; prints the human-rights policy's votes")
+    sp.add_argument(
+        "--folds",
+        type=int,
+        default=0,
+        help="with --eval: score each record by a model fitted on the other issuers' folds",
+    )
+    sp.add_argument(
+        "--train-data", help="with --folds: folder of the development sets the models are fitted on"
+    )
+    sp.add_argument(
+        "--stance", help="with --eval: proposals-stance JSON lines; prints the human-rights policy's votes"
+    )
     sp.set_defaults(func=cmd_classify)
 
 
@@ -74,7 +85,9 @@ def cmd_classify(args) -> int:
         for path in args.files:
             for r in _read(path):
                 kind = (r.get("proponent_kind") or "MANAGEMENT").upper()
-                c = classify(_item(r.get("title", ""), kind, r.get("text", ""), r.get("proponent_name", "")), taxonomy)
+                c = classify(
+                    _item(r.get("title", ""), kind, r.get("text", ""), r.get("proponent_name", "")), taxonomy
+                )
                 print(json.dumps(output_row(c), ensure_ascii=False))
         return 0
     taxonomies = _fold_taxonomies(args)
@@ -102,7 +115,9 @@ def _fold_taxonomies(args) -> dict[int, object]:
     if not args.folds:
         return {0: _taxonomy(args)}
     if not args.train_data:
-        raise SystemExit("--folds needs --train-data DIR (the development sets the fold models are fitted on)")
+        raise SystemExit(
+            "--folds needs --train-data DIR (the development sets the fold models are fitted on)"
+        )
     from proxyvote.cli import classify_train
 
     examples = classify_train.read_examples(
@@ -130,25 +145,33 @@ def stance_report(args, records, taxonomy_for) -> str:
         taxonomy = taxonomy_for(r)
         key = id(taxonomy)
         if key not in libraries:
-            libraries[key] = PolicyLibrary.from_directory(directory, taxonomy).get(STANCE_POLICY, "policy", "")
+            libraries[key] = PolicyLibrary.from_directory(directory, taxonomy).get(
+                STANCE_POLICY, "policy", ""
+            )
         policy = libraries[key]
         item = dataclasses.replace(
             _item(r["vote_description"], "SHAREHOLDER"), item_id="1", board_recommendation="AGAINST"
         )
-        meeting = Meeting("m", Issuer(r.get("issuer_name", "")), dt.date.fromisoformat(r["meeting_date"]), (item,))
+        meeting = Meeting(
+            "m", Issuer(r.get("issuer_name", "")), dt.date.fromisoformat(r["meeting_date"]), (item,)
+        )
         c = classify(item, taxonomy)
         view = evidence_as_of((), meeting.issuer, meeting.meeting_date)
         rec = decide_meeting(meeting, (c,), policy, view).recommendations[0]
         label = r["esg_direction"]
         tally[label][rec.vote] += 1
         rules[label][(rec.vote, rec.rule_id)] += 1
-    lines = [f"## {Path(args.stance).name}: {STANCE_POLICY} votes ({'held out' if args.folds else 'bundled model'})"]
+    lines = [
+        f"## {Path(args.stance).name}: {STANCE_POLICY} votes "
+        f"({'held out' if args.folds else 'bundled model'})"
+    ]
     for label, want in (("supports", "FOR"), ("opposes", "AGAINST")):
         t = tally[label]
         n = sum(t.values()) or 1
         lines.append(
             f"{label:<9} {n:>4}: FOR {100 * t['FOR'] / n:5.1f}%  AGAINST {100 * t['AGAINST'] / n:5.1f}%  "
-            f"REFER {100 * t['REFER'] / n:5.1f}%  other {100 * (n - t['FOR'] - t['AGAINST'] - t['REFER']) / n:5.1f}%"
+            f"REFER {100 * t['REFER'] / n:5.1f}%  "
+            f"other {100 * (n - t['FOR'] - t['AGAINST'] - t['REFER']) / n:5.1f}%"
             f"  (target: {want} >= 90%)"
         )
         for (vote, rule), count in rules[label].most_common(6):

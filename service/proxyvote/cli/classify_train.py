@@ -110,8 +110,13 @@ def train(examples: list[Example], meta: dict | None = None) -> str:
         intercepts.append(float(clf.intercept_[0]))
         columns.append([float(w) for w in clf.coef_[0]])
     weights = {name: [col[j] for col in columns] for j, name in enumerate(names)}
-    info = {"examples": len(examples), "features": len(names), "c_category": C_CATEGORY,
-            "c_direction": C_DIRECTION, "min_df": MIN_DF}
+    info = {
+        "examples": len(examples),
+        "features": len(names),
+        "c_category": C_CATEGORY,
+        "c_direction": C_DIRECTION,
+        "min_df": MIN_DF,
+    }
     info.update(meta or {})
     return dump_model(labels, intercepts, weights, info)
 
@@ -119,7 +124,9 @@ def train(examples: list[Example], meta: dict | None = None) -> str:
 def held_out_models(examples: list[Example], folds: int) -> dict[int, str]:
     """One model per fold, each fitted on the other folds' issuers only."""
     return {
-        f: train([ex for ex in examples if fold_of(ex.issuer, folds) != f], {"held_out_fold": f, "folds": folds})
+        f: train(
+            [ex for ex in examples if fold_of(ex.issuer, folds) != f], {"held_out_fold": f, "folds": folds}
+        )
         for f in range(folds)
     }
 

@@ -37,12 +37,17 @@ RUNNER_UP = 0.15
 ANTI_ESG_THRESHOLD = 0.4
 DIRECTION_LABEL = "ANTI_ESG"
 ESG_CATEGORIES = frozenset(
-    {"ENVIRONMENT_OR_CLIMATE", "HUMAN_RIGHTS_OR_HUMAN_CAPITAL", "DIVERSITY_EQUITY_INCLUSION", "OTHER_SOCIAL_ISSUES"}
+    {
+        "ENVIRONMENT_OR_CLIMATE",
+        "HUMAN_RIGHTS_OR_HUMAN_CAPITAL",
+        "DIVERSITY_EQUITY_INCLUSION",
+        "OTHER_SOCIAL_ISSUES",
+    }
 )
 ESG_TOPICS = frozenset({"lobbying_disclosure", "political_spending"})
 # Requests whose rules already read as pro-ESG assessments of human-rights risk
 # (the wording "risks of" is shared with anti-ESG requests): the model alone
-# flags them anti-ESG only when it is very sure.
+# never flags them anti-ESG (the rules and the proponent name still do).
 ASSESSMENT_TOPICS = frozenset(
     {
         "facial_recognition",
@@ -53,7 +58,7 @@ ASSESSMENT_TOPICS = frozenset(
         "freedom_of_association",
     }
 )
-ANTI_ESG_THRESHOLD_ASSESSMENT = 0.85
+ANTI_ESG_THRESHOLD_ASSESSMENT = 1.01  # never: the rules and the proponent decide these
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -78,7 +83,8 @@ def classify(item: BallotItem, taxonomy: Taxonomy) -> Classification:
     model = taxonomy.model
     probs: dict[str, float] = {}
     if model is not None:
-        probs = dict(zip(model.labels, model.probabilities(title_words[:400], item.proponent_kind)))
+        scores = model.probabilities(title_words[:400], item.proponent_kind)
+        probs = dict(zip(model.labels, scores, strict=True))
     direction_score = probs.pop(DIRECTION_LABEL, -1.0)
 
     lead: tuple[Match, ...] = ()
@@ -97,7 +103,8 @@ def classify(item: BallotItem, taxonomy: Taxonomy) -> Classification:
     flags = tuple(m.rule_id for m in flag_matches)
     direction = ""
     if item.proponent_kind == "SHAREHOLDER":
-        threshold = ANTI_ESG_THRESHOLD_ASSESSMENT if ASSESSMENT_TOPICS.intersection(topics) else ANTI_ESG_THRESHOLD
+        assessment = ASSESSMENT_TOPICS.intersection(topics)
+        threshold = ANTI_ESG_THRESHOLD_ASSESSMENT if assessment else ANTI_ESG_THRESHOLD
         if "anti_esg" not in flags and source != "UNPLACED" and direction_score >= threshold:
             model_match = Match("anti_esg", "flag", "model", DIRECTION_LABEL, f"{direction_score:.2f}")
             flag_matches += (model_match,)
@@ -149,7 +156,7 @@ def _categories(topics, probs: dict[str, float], taxonomy: Taxonomy):
     cats = tuple(c for c, _ in order)
     confidences = tuple((c, round(p, 4)) for c, p in order)
     if confident:
-        return ("TAXONOMY" if topics else "MODEL"), cats, confidences, ""
+        return "TAXONOMY", cats, confidences, ""
     reason = (
         f"no category is confident: no taxonomy rule matches and the model's best guess, "
         f"{best}, has {best_p:.2f} (needs {ACCEPT:.2f})"

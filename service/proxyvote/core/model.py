@@ -117,7 +117,7 @@ class Match:
 
 @dataclass(frozen=True, slots=True)
 class Classification:
-    source: str  # "CALLER", "TAXONOMY" (rules), "MODEL" (the linear model alone) or "UNPLACED"
+    source: str  # "CALLER", "TAXONOMY" (rules and/or the linear model) or "UNPLACED"
     npx_categories: tuple[str, ...]
     topic: str
     topics: tuple[str, ...]

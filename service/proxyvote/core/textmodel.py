@@ -41,7 +41,7 @@ def word_features(word: str) -> list[str]:
     padded = f" {word} "
     out = [f"w:{word}"]
     for n in CHAR_NGRAMS:
-        out.extend(f"c:{padded[i:i + n]}" for i in range(len(padded) - n + 1))
+        out.extend(f"c:{padded[i : i + n]}" for i in range(len(padded) - n + 1))
     return out
 
 
@@ -52,7 +52,7 @@ def features(text: str, proponent_kind: str = "") -> dict[str, int]:
     for word in toks:
         for f in word_features(word):
             counts[f] = counts.get(f, 0) + 1
-    for a, b in zip(toks, toks[1:]):
+    for a, b in zip(toks, toks[1:], strict=False):
         f = f"b:{a}_{b}"
         counts[f] = counts.get(f, 0) + 1
     if proponent_kind:
@@ -82,7 +82,7 @@ class LinearModel:
         if cached is None:
             feats = word_features(word)
             vecs = [self.weights[f] for f in feats if f in self.weights]
-            summed = tuple(map(sum, zip(*vecs))) if vecs else None
+            summed = tuple(map(sum, zip(*vecs, strict=True))) if vecs else None
             cached = (summed, len(feats))
             if len(self._word_cache) >= WORD_CACHE_SIZE:
                 self._word_cache.clear()
@@ -91,7 +91,7 @@ class LinearModel:
 
     def scores(self, text: str, proponent_kind: str = "") -> dict[str, float]:
         """Probability per label (independent logistic outputs)."""
-        return dict(zip(self.labels, self.probabilities(words(text), proponent_kind)))
+        return dict(zip(self.labels, self.probabilities(words(text), proponent_kind), strict=True))
 
     def probabilities(self, toks: list[str], proponent_kind: str = "") -> list[float]:
         weights = self.weights
@@ -103,7 +103,7 @@ class LinearModel:
             total += n
             if summed is not None:
                 vecs.append(summed)
-        for a, b in zip(toks, toks[1:]):
+        for a, b in zip(toks, toks[1:], strict=False):
             total += 1
             w = weights.get(f"b:{a}_{b}")
             if w is not None:
@@ -115,8 +115,8 @@ class LinearModel:
                 vecs.append(w)
         k = 1.0 / math.sqrt(total) if total else 0.0
         if vecs:
-            sums = map(sum, zip(*vecs))
-            z = [b + k * s for b, s in zip(self.intercepts, sums)]
+            sums = map(sum, zip(*vecs, strict=True))
+            z = [b + k * s for b, s in zip(self.intercepts, sums, strict=False)]
         else:
             z = list(self.intercepts)
         exp = math.exp
