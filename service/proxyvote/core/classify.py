@@ -30,6 +30,7 @@ MAX_SCAN_CHARS = 20_000
 RULE_CONFIDENCE = 0.9
 # A model category is given from this probability on.
 ACCEPT = 0.35
+ACCEPT_BESIDE_RULES = 0.6
 # When no rule places the item, the model's runner-up is also given from this
 # probability on (filers tick every category that applies).
 RUNNER_UP = 0.15
@@ -146,8 +147,10 @@ def _categories(topics, probs: dict[str, float], taxonomy: Taxonomy):
         return "UNPLACED", ("OTHER",), (), reason
     best, best_p = ranked[0]
     confident = bool(topics) or best_p >= ACCEPT
+    # Beside a rule's categories the model adds only what it is sure of.
+    accept = ACCEPT_BESIDE_RULES if topics else ACCEPT
     for c, p in ranked:
-        if p >= ACCEPT:
+        if p >= accept:
             conf[c] = max(conf.get(c, 0.0), p)
     conf.setdefault(best, best_p)
     if not topics and len(ranked) > 1 and ranked[1][1] >= RUNNER_UP:
