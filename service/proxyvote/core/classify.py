@@ -35,7 +35,7 @@ ACCEPT_BESIDE_RULES = 0.6
 # probability on (filers tick every category that applies).
 RUNNER_UP = 0.15
 # A shareholder request is anti-ESG for the model from this probability on.
-ANTI_ESG_THRESHOLD = 0.4
+ANTI_ESG_THRESHOLD = 0.6
 DIRECTION_LABEL = "ANTI_ESG"
 ESG_CATEGORIES = frozenset(
     {
