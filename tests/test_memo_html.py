@@ -361,7 +361,7 @@ def test_html_memo_has_header_summary_sections_rules_and_footnotes(recommender):
     page = memo_renderer().html(decision, decision_id="d_123")
     for text in (
         "Amazon.com, Inc. (AMZN)",
-        "human-rights-esg v2",
+        "human-rights-esg v3",
         decision.policy.content_hash[:12],
         "2020-05-20",
         decision.engine_version,

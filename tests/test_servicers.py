@@ -156,7 +156,7 @@ def test_list_policies_paginates(server):
 
 def test_get_policy_by_name_and_version(server):
     response, _, code, _ = unary(
-        server, POLICY, "GetPolicy", policy_service_pb2.GetPolicyRequest(name="human-rights-esg@2")
+        server, POLICY, "GetPolicy", policy_service_pb2.GetPolicyRequest(name="human-rights-esg@3")
     )
     assert code is grpc.StatusCode.OK
     policy = response.policy
@@ -192,7 +192,7 @@ def test_render_memo_returns_markdown(server):
     response, _, code, _ = unary(server, MEMO, "RenderMemo", request)
     assert code is grpc.StatusCode.OK and response.content_type.startswith("text/markdown")
     text = response.content.decode()
-    assert "human-rights-esg v2" in text and "## Votes against management" in text
+    assert "human-rights-esg v3" in text and "## Votes against management" in text
 
 
 def test_every_call_needs_a_known_api_key(server):
