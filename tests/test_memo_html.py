@@ -451,7 +451,7 @@ def test_disclosure_puts_votes_against_management_first_and_keeps_internals_out(
             "5",
         ]
         assert "Overboarded." in text and "Already reported." in text
-        assert "human-rights-esg" in text and "version 2" in text
+        assert "human-rights-esg" in text and "version 3" in text
         for internal in (
             decision.policy.content_hash[:12],
             decision.taxonomy_hash[:12],
