@@ -91,3 +91,29 @@ memo-example: $(STUBS_STAMP) $(SYSTEM_STAMP)
 
 clean:
 	rm -rf $(VENV) $(STUBS_DIR)/*_pb2* $(STUBS_STAMP) .pytest_cache .hypothesis
+
+# --- Classification (issue 8) ---------------------------------------------------
+# The classifier's linear model, trained at build time from the N-PX
+# development sets (scikit-learn, dev extras only; deterministic). The server
+# scores it in plain Python. Git-ignored: every build makes its own.
+NPX_DATA ?= ../shared/data/npx
+MODEL := policies/taxonomy-model.json
+NPX_SETS := $(wildcard $(NPX_DATA)/records-dev.jsonl $(NPX_DATA)/proposals-dev.jsonl $(NPX_DATA)/proposals-stance.jsonl)
+
+ifeq ($(NPX_SETS),)
+$(MODEL):
+	@echo "no N-PX development sets in $(NPX_DATA): the classifier runs on its rules alone"
+else
+$(MODEL): $(VENV)/.installed $(NPX_SETS) service/proxyvote/core/textmodel.py service/proxyvote/cli/classify_train.py
+	$(PY) -m proxyvote.cli.classify_train --data $(NPX_DATA) --out $@
+endif
+
+.PHONY: model eval
+model: $(MODEL)
+test run bench: $(MODEL)
+
+# Held-out evaluation: 5 folds by issuer; each record is scored by a model
+# fitted without its company's records (docs/classification.md).
+eval: $(STUBS_STAMP) $(MODEL)
+	$(VENV)/bin/proxyvote classify --eval $(NPX_DATA)/records-dev.jsonl $(NPX_DATA)/proposals-dev.jsonl \
+		--stance $(NPX_DATA)/proposals-stance.jsonl --folds 5 --train-data $(NPX_DATA)

@@ -20,8 +20,8 @@ from typing import NamedTuple
 
 # The rule order this file implements (own rules, then inherited ones).
 RULE_ORDER = (
-    "unplaced-item",
     "anti-esg-counterproposal",
+    "unplaced-item",
     "hr-outright-ban-overprescriptive",
     "hr-technology-risk-assessment",
     "hr-digital-rights-disclosure",
@@ -30,6 +30,7 @@ RULE_ORDER = (
     "environment-disclosure",
     "emissions-targets",
     "other-social-disclosure",
+    "esg-action-request",
     "environmental-social-case-by-case",
     "management-environmental-social-item",
     "director-election",
@@ -194,6 +195,22 @@ def _with_strength(item, vote, rule_id, why, strong_why, records) -> Decision:
 
 
 def decide_item(item, c, view, issuer: str) -> Decision:
+    kind = item.proponent_kind
+    shareholder = kind == SHAREHOLDER
+    management = kind == MANAGEMENT
+    flags = c.flags
+    if shareholder and "anti_esg" in flags:
+        vote = _cast("AGAINST", item)
+        if vote:
+            return _decision(
+                item,
+                vote,
+                "anti-esg-counterproposal",
+                "The request would roll back or discredit the company's ESG practices: it asks the company "
+                "to abandon, or to cast doubt on, its environmental, social or human-rights commitments "
+                '(often in ESG words such as "risks", "congruency" or "civil liberties"). This policy '
+                "supports those commitments.",
+            )
     if c.source == "UNPLACED":
         return _decision(
             item,
@@ -202,27 +219,13 @@ def decide_item(item, c, view, issuer: str) -> Decision:
             "The item could not be classified, so no position of this policy applies; "
             "an analyst must decide.",
         )
-    kind = item.proponent_kind
-    shareholder = kind == SHAREHOLDER
-    management = kind == MANAGEMENT
     topics = c.topics
     categories = c.npx_categories
     request = c.request_kind
-    flags = c.flags
     topic = (c.topic or "unclassified").replace("_", " ")
     es = not ES_CATEGORIES.isdisjoint(categories)
 
     if shareholder:
-        if "anti_esg" in flags:
-            vote = _cast("AGAINST", item)
-            if vote:
-                return _decision(
-                    item,
-                    vote,
-                    "anti-esg-counterproposal",
-                    "The proposal asks the company to abandon or second-guess its environmental, social or "
-                    "human-rights commitments; this policy supports those commitments.",
-                )
         if request == "prohibit" and not BAN_TOPICS.isdisjoint(topics):
             vote = _cast("AGAINST", item)
             if vote:
@@ -314,6 +317,16 @@ def decide_item(item, c, view, issuer: str) -> Decision:
                     "other-social-disclosure",
                     f"Disclosure on {topic} lets shareholders judge a social risk the company carries, at "
                     "reasonable cost.",
+                )
+        if es and "anti_esg" not in flags and not prescriptive:
+            vote = _cast("FOR", item)
+            if vote:
+                return _decision(
+                    item,
+                    vote,
+                    "esg-action-request",
+                    f"The request asks the company to do more on {topic} and leaves the means to the board; "
+                    "specialist ESG investors support such requests, and this policy does too.",
                 )
         if es:  # REFER is always castable
             return _decision(

@@ -31,6 +31,9 @@ SOP = "SECTION_14A_SAY_ON_PAY"
 AUD = "AUDIT_RELATED"
 FUND = "INVESTMENT_COMPANY_MATTERS"
 RIGHTS = "SHAREHOLDER_RIGHTS_AND_DEFENSES"
+# Filers tick governance as well on shareholder-rights items, and social as
+# well on lobbying and political spending (taxonomy.yaml).
+RIGHTS_GOV = ("SHAREHOLDER_RIGHTS_AND_DEFENSES", "CORPORATE_GOVERNANCE")
 DEAL = "EXTRAORDINARY_TRANSACTIONS"
 CAP = "CAPITAL_STRUCTURE"
 COMP = "COMPENSATION"
@@ -98,7 +101,7 @@ DIRECTOR_ELECTIONS = [
     mgmt("Elect Supervisory Board Member Klaus Weber", "director_election", DIR),
     mgmt("Elect Trustee Robert J. Jones", "director_election", DIR),
     mgmt("Ratify Appointment of Marie Dupont as Director", "director_election", DIR),
-    mgmt("Approve Election of Directors by Cumulative Voting", "majority_voting", RIGHTS),
+    mgmt("Approve Election of Directors by Cumulative Voting", "majority_voting", *RIGHTS_GOV),
     # In a proxy contest the dissident's nominees are shareholder items.
     sh("Elect Dissident Nominee Director Keith Meister", "director_election", DIR),
 ]
@@ -250,34 +253,34 @@ GOVERNANCE = [
         "independent_chair",
         GOV,
     ),
-    sh("Provide Right to Call Special Meeting", "special_meeting_threshold", RIGHTS),
+    sh("Provide Right to Call Special Meeting", "special_meeting_threshold", *RIGHTS_GOV),
     sh(
         "Reduce Ownership Threshold for Shareholders to Call Special Meeting",
         "special_meeting_threshold",
-        RIGHTS,
+        *RIGHTS_GOV,
     ),
     sh(
         "Amend Bylaws to Allow Shareholders Holding 10% to Call Special Meetings",
         "special_meeting_threshold",
-        RIGHTS,
+        *RIGHTS_GOV,
         GOV,
     ),
     mgmt(
         "Authorise the Company to Call General Meeting with Two Weeks' Notice",
         "general_meeting_notice",
-        RIGHTS,
+        *RIGHTS_GOV,
     ),
-    sh("Provide Right to Act by Written Consent", "written_consent", RIGHTS),
-    sh("Adopt Shareholder Right to Act by Written Consent", "written_consent", RIGHTS),
-    sh("Declassify the Board of Directors", "declassify_board", RIGHTS),
-    mgmt("Provide for the Annual Election of Directors", "declassify_board", RIGHTS),
-    sh("Require a Majority Vote for the Election of Directors", "majority_voting", RIGHTS),
-    sh("Adopt Simple Majority Vote", "majority_voting", RIGHTS),
-    mgmt("Eliminate Supermajority Vote Requirement", "majority_voting", RIGHTS),
-    sh("Restore or Provide for Cumulative Voting", "majority_voting", RIGHTS),
-    sh("Adopt Proxy Access Right", "proxy_access", RIGHTS),
-    sh("Amend Proxy Access Right", "proxy_access", RIGHTS),
-    sh("Submit Shareholder Rights Plan (Poison Pill) to Shareholder Vote", "poison_pill", RIGHTS),
+    sh("Provide Right to Act by Written Consent", "written_consent", *RIGHTS_GOV),
+    sh("Adopt Shareholder Right to Act by Written Consent", "written_consent", *RIGHTS_GOV),
+    sh("Declassify the Board of Directors", "declassify_board", *RIGHTS_GOV),
+    mgmt("Provide for the Annual Election of Directors", "declassify_board", *RIGHTS_GOV),
+    sh("Require a Majority Vote for the Election of Directors", "majority_voting", *RIGHTS_GOV),
+    sh("Adopt Simple Majority Vote", "majority_voting", *RIGHTS_GOV),
+    mgmt("Eliminate Supermajority Vote Requirement", "majority_voting", *RIGHTS_GOV),
+    sh("Restore or Provide for Cumulative Voting", "majority_voting", *RIGHTS_GOV),
+    sh("Adopt Proxy Access Right", "proxy_access", *RIGHTS_GOV),
+    sh("Amend Proxy Access Right", "proxy_access", *RIGHTS_GOV),
+    sh("Submit Shareholder Rights Plan (Poison Pill) to Shareholder Vote", "poison_pill", *RIGHTS_GOV),
     mgmt(
         "Amend Certificate of Incorporation to Provide for Exculpation of Officers",
         "bylaw_or_charter_amendment",
@@ -291,31 +294,42 @@ GOVERNANCE = [
 ]
 
 INFLUENCE_AND_TAX = [
-    sh("Report on Lobbying Payments and Policy", "lobbying_disclosure", GOV, request="report"),
+    sh("Report on Lobbying Payments and Policy", "lobbying_disclosure", GOV, SOC, request="report"),
     sh(
         "Shareholder proposal requesting additional reporting on lobbying",
         "lobbying_disclosure",
         GOV,
+        SOC,
         request="report",
     ),
-    sh("Report on Direct and Indirect Lobbying Expenditures", "lobbying_disclosure", GOV),
+    sh("Report on Direct and Indirect Lobbying Expenditures", "lobbying_disclosure", GOV, SOC),
     sh(
         "Report on Climate Lobbying",
         "lobbying_disclosure",
         GOV,
+        SOC,
         ENV,
         request="report",
         also=("climate_report",),
     ),
-    sh("Report on Lobbying Activities Alignment with the Paris Agreement", "lobbying_disclosure", GOV, ENV),
-    sh("Report on Political Contributions and Expenditures", "political_spending", GOV, request="report"),
-    sh("Report on Electioneering Expenditures", "political_spending", GOV),
+    sh(
+        "Report on Lobbying Activities Alignment with the Paris Agreement",
+        "lobbying_disclosure",
+        GOV,
+        SOC,
+        ENV,
+    ),
+    sh(
+        "Report on Political Contributions and Expenditures", "political_spending", GOV, SOC, request="report"
+    ),
+    sh("Report on Electioneering Expenditures", "political_spending", GOV, SOC),
     sh(
         "Report on Congruency of Political Spending with Company Values and Priorities",
         "political_spending",
         GOV,
+        SOC,
     ),
-    mgmt("Authorise UK Political Donations and Expenditure", "political_spending", GOV),
+    mgmt("Authorise UK Political Donations and Expenditure", "political_spending", GOV, SOC),
     sh("Report on Tax Transparency", "tax_transparency", SOC, request="report"),
     sh("Report on Public Country-by-Country Tax Reporting", "tax_transparency", SOC),
     sh("Report Public Tax Disclosures Aligned with the GRI Tax Standard", "tax_transparency", SOC),

@@ -179,13 +179,15 @@ rules:
     assert (r.vote, r.against_management) == ("WITHHOLD", True)
 
 
-def test_unplaced_items_are_other_and_need_review(recommender):
+def test_unplaced_items_keep_only_unconfident_guesses_and_need_review(recommender):
     r = decide(
         recommender,
         recommender.policies.get("human-rights-esg"),
         meeting(item("Zyxw qwerty frobnicate", "MANAGEMENT", "FOR")),
     ).recommendations[0]
-    assert r.classification.npx_categories == ("OTHER",)
+    assert r.classification.source == "UNPLACED"
+    # Without the model the item is OTHER; with it, the model's guesses, none of them confident.
+    assert all(confidence < 0.35 for _, confidence in r.classification.confidences)
     assert (r.vote, r.needs_review) == ("REFER", True)
     assert "could not place" in r.review_reason
 

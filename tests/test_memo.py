@@ -18,7 +18,7 @@ def memo_for(recommender, meeting, as_of="2020-05-20", evidence=()):
 def test_memo_has_a_summary_table_decisions_rules_and_the_policy(recommender):
     text = memo_for(recommender, example_meeting())
     assert "| Item | Proposal | Proponent | Board | Our vote | Against management |" in text
-    assert "human-rights-esg v2" in text and "Evidence as of | 2020-05-20" in text
+    assert "human-rights-esg v3" in text and "Evidence as of | 2020-05-20" in text
     assert "### Item 7:" in text and "Rule: `hr-technology-risk-assessment`" in text
     assert "- Item 6: FOR where the board recommends AGAINST" in text
 

@@ -361,7 +361,7 @@ def test_html_memo_has_header_summary_sections_rules_and_footnotes(recommender):
     page = memo_renderer().html(decision, decision_id="d_123")
     for text in (
         "Amazon.com, Inc. (AMZN)",
-        "human-rights-esg v2",
+        "human-rights-esg v3",
         decision.policy.content_hash[:12],
         "2020-05-20",
         decision.engine_version,
@@ -451,7 +451,7 @@ def test_disclosure_puts_votes_against_management_first_and_keeps_internals_out(
             "5",
         ]
         assert "Overboarded." in text and "Already reported." in text
-        assert "human-rights-esg" in text and "version 2" in text
+        assert "human-rights-esg" in text and "version 3" in text
         for internal in (
             decision.policy.content_hash[:12],
             decision.taxonomy_hash[:12],

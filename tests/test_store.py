@@ -62,7 +62,7 @@ def test_the_models_and_the_migrations_agree(database_url):
 
 def test_bundled_policies_are_stored_at_first_start_and_not_twice(app):
     bundled = {(e.policy.id, e.policy.version) for e in app.catalog.latest("")}
-    assert {("human-rights-esg", 2), ("governance-baseline", 1), ("board-aligned", 1)} <= bundled
+    assert {("human-rights-esg", 3), ("governance-baseline", 1), ("board-aligned", 1)} <= bundled
     assert app.catalog.seed_bundled(load_policy_library(app.settings.policy_dir, app.catalog.taxonomy)) == []
 
 

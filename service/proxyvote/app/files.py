@@ -18,12 +18,23 @@ from proxyvote.memo.render import TEMPLATE_NAMES
 from proxyvote.wire import convert
 
 TAXONOMY_FILE = "taxonomy.yaml"
+MODEL_FILE = "taxonomy-model.json"
 
 
-def load_taxonomy(policy_dir: Path) -> Taxonomy:
-    """The taxonomy beside the policies (``taxonomy.yaml``)."""
+def read_model(policy_dir: Path) -> str | None:
+    """The classifier model beside the taxonomy (``make model`` builds it), or None."""
+    path = Path(policy_dir) / MODEL_FILE
+    return path.read_text(encoding="utf-8") if path.exists() else None
+
+
+def load_taxonomy(policy_dir: Path, model_text: str | None = None, with_model: bool = True) -> Taxonomy:
+    """The taxonomy beside the policies (``taxonomy.yaml``), with the classifier model when it
+    was built; without it items are placed by the rules alone (and the taxonomy hash says so).
+    ``model_text`` stands in for the built model (held-out evaluation)."""
     path = Path(policy_dir) / TAXONOMY_FILE
-    return parse_taxonomy(path.read_text(encoding="utf-8"), str(path))
+    if model_text is None and with_model:
+        model_text = read_model(policy_dir)
+    return parse_taxonomy(path.read_text(encoding="utf-8"), str(path), model_text)
 
 
 def load_policy_library(policy_dir: Path, taxonomy: Taxonomy) -> PolicyLibrary:

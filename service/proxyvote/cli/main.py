@@ -11,6 +11,7 @@ from pathlib import Path
 from google.protobuf import json_format
 
 from proxyvote import __version__
+from proxyvote.cli import classify as classify_command
 from proxyvote.cli import meetings
 from proxyvote.core.model import RecommendCommand
 from proxyvote.errors import PolicyInvalid, ProxyvoteError
@@ -365,6 +366,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--output", "-o", help="file to write (default: standard output)")
     sp.set_defaults(func=cmd_memo)
 
+    classify_command.add_parser(sub)
     sp = sub.add_parser(
         "serve",
         help="serve the gRPC API",

@@ -166,7 +166,7 @@ class Match:
 
 @dataclass(frozen=True, slots=True)
 class Classification:
-    source: str  # "CALLER", "TAXONOMY" or "UNPLACED"
+    source: str  # "CALLER", "TAXONOMY" (rules and/or the linear model) or "UNPLACED"
     npx_categories: tuple[str, ...]
     topic: str
     topics: tuple[str, ...]
@@ -174,6 +174,23 @@ class Classification:
     flags: tuple[str, ...]
     matches: tuple[Match, ...]
     taxonomy_hash: str
+    # (category, confidence 0..1) for every category given, highest first.
+    confidences: tuple[tuple[str, float], ...] = ()
+    # Set when nothing is confident: the reason a person must look.
+    review_reason: str = ""
+    # The direction of a shareholder request: "anti_esg" (it would roll back or
+    # discredit ESG practices), "pro_esg", or "" (not an E&S request / unknown),
+    # and the model's probability that it is anti-ESG (-1.0 without a model).
+    direction: str = ""
+    direction_score: float = -1.0
+
+    @property
+    def needs_review(self) -> bool:
+        return bool(self.review_reason)
+
+    @property
+    def confidence(self) -> float:
+        return self.confidences[0][1] if self.confidences else 0.0
 
     @property
     def placed(self) -> bool:

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 
 from proxyvote.core.model import NPX_CATEGORIES, PROPONENT_KINDS
+from proxyvote.core.prefilter import Prefilter
+from proxyvote.core.textmodel import LinearModel, parse_model
 from proxyvote.core.yaml_source import parse_yaml, schema_problems
 from proxyvote.errors import PolicyInvalid
 
@@ -89,7 +91,18 @@ class Taxonomy:
     topics: tuple[PatternRule, ...]
     request_kinds: tuple[PatternRule, ...]
     flags: tuple[PatternRule, ...]
+    # Covers the rules and the model: every decision records it, so a replay
+    # with another model is detected.
     content_hash: str
+    model: LinearModel | None = None
+    rules_hash: str = ""
+    prefilter: Prefilter | None = None
+    # section -> ((rule, mask of its patterns, ((pattern, bit), ...)), ...), for classify
+    plans: dict | None = None
+
+    @property
+    def model_hash(self) -> str:
+        return self.model.content_hash if self.model else ""
 
     @property
     def topic_ids(self) -> frozenset[str]:
@@ -104,8 +117,12 @@ class Taxonomy:
         return frozenset(f.id for f in self.flags)
 
 
-def parse_taxonomy(text: str, filename: str = "taxonomy.yaml") -> Taxonomy:
-    """Validates and compiles a taxonomy document; raises PolicyInvalid."""
+def parse_taxonomy(text: str, filename: str = "taxonomy.yaml", model_text: str | None = None) -> Taxonomy:
+    """Validates and compiles a taxonomy document; raises PolicyInvalid.
+
+    ``model_text`` is the linear model's JSON (``taxonomy-model.json``, built
+    by ``make model``); without it, items are placed by the rules alone.
+    """
     source = parse_yaml(text, filename)
     problems = schema_problems(source, SCHEMA)
     if problems:
@@ -143,11 +160,42 @@ def parse_taxonomy(text: str, filename: str = "taxonomy.yaml") -> Taxonomy:
     flags = compile_rules("flags")
     if problems:
         raise PolicyInvalid(problems)
+    model = None
+    if model_text is not None:
+        try:
+            model = parse_model(model_text)
+        except ValueError as exc:
+            raise PolicyInvalid.single(filename, f"classifier model: {exc}") from exc
     canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    rules_hash = hashlib.sha256(canonical.encode()).hexdigest()
+    content_hash = rules_hash
+    if model is not None:
+        content_hash = hashlib.sha256(f"{rules_hash}:{model.content_hash}".encode()).hexdigest()
+    patterns = list(dict.fromkeys(p for rule in (*topics, *request_kinds, *flags) for p in rule.patterns))
     return Taxonomy(
         version=doc["version"],
         topics=topics,
         request_kinds=request_kinds,
         flags=flags,
-        content_hash=hashlib.sha256(canonical.encode()).hexdigest(),
+        content_hash=content_hash,
+        model=model,
+        rules_hash=rules_hash,
+        prefilter=Prefilter(patterns),
+        plans={
+            "topics": _plan(topics, patterns),
+            "request_kinds": _plan(request_kinds, patterns),
+            "flags": _plan(flags, patterns),
+        },
     )
+
+
+def _plan(rules, patterns) -> tuple:
+    index = {p: i for i, p in enumerate(patterns)}
+    plan = []
+    for rule in rules:
+        pairs = tuple((p, 1 << index[p]) for p in rule.patterns)
+        mask = 0
+        for _, bit in pairs:
+            mask |= bit
+        plan.append((rule, mask, pairs))
+    return tuple(plan)
