@@ -57,7 +57,7 @@ def support_chart(plt, figures: dict) -> Markup:
             category = key.split("|")[0]
             totals[category] = totals.get(category, 0) + sum(votes.values())
         top = sorted(totals, key=lambda c: (-totals[c], c))[:MAX_CATEGORIES]
-        years = sorted({key.split("|")[1] for key in cells})
+        years = sorted({int(key.split("|")[1]) for key in cells})
         for n, category in enumerate(top):
             points = [(y, _for_rate(cells.get(f"{category}|{y}", {}))) for y in years]
             xs = [y for y, r in points if r is not None]
@@ -69,6 +69,7 @@ def support_chart(plt, figures: dict) -> Markup:
                 color=_COLOURS[n % len(_COLOURS)],
                 label=category.replace("_", " ").lower(),
             )
+        ax.set_xticks(years, [str(y) for y in years])
         ax.set_title(p["policy"], fontsize=10)
         ax.set_ylim(-3, 103)
         ax.set_ylabel("votes FOR, % of decided items")
