@@ -26,7 +26,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "service"))
 
 from proxyvote.app import backtest as bt  # noqa: E402
-from proxyvote.app.files import load_policy_library, load_taxonomy  # noqa: E402
 from proxyvote.app.synth import write_jsonl  # noqa: E402
 
 POLICIES = ("human-rights-esg", "board-aligned")
@@ -43,16 +42,7 @@ def main() -> int:
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = p.parse_args()
 
-    policy_dir = ROOT / "policies"
-    taxonomy = load_taxonomy(policy_dir)
-    library = load_policy_library(policy_dir, taxonomy)
-    spec = bt.spec_from_library(
-        library,
-        (policy_dir / "taxonomy.yaml").read_text(encoding="utf-8"),
-        "taxonomy.yaml",
-        taxonomy.content_hash,
-        POLICIES,
-    )
+    spec = bt.spec_for_files(ROOT / "policies", POLICIES)
     with tempfile.TemporaryDirectory() as tmp:
         path = args.file
         if not path:

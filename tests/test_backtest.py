@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from proxyvote.app import backtest as bt
-from proxyvote.app.files import load_policy_library, load_taxonomy
+from proxyvote.app.files import load_taxonomy
 from proxyvote.app.synth import PROVENANCE, meetings_from_dicts, synth_meetings
 from proxyvote.cli.main import main
 from proxyvote.core.backtest import PolicyChoice, figures, run_backtest
@@ -35,11 +35,7 @@ def spec(taxonomy):
 
 
 def _spec(taxonomy, references, evidence=(), with_rows=False):
-    library = load_policy_library(POLICIES, taxonomy)
-    text = (POLICIES / "taxonomy.yaml").read_text(encoding="utf-8")
-    return bt.spec_from_library(
-        library, text, "taxonomy.yaml", taxonomy.content_hash, references, evidence, with_rows=with_rows
-    )
+    return bt.spec_for_files(POLICIES, references, evidence, with_rows=with_rows)
 
 
 def _versioned(taxonomy, *dates):
@@ -170,7 +166,13 @@ def test_synthetic_meetings_say_so_and_read_as_the_validating_converter_reads_th
 def test_a_worker_refuses_a_policy_that_does_not_compile_to_its_hash(spec):
     label, versions = spec.choices[0]
     forged = versions[0].__class__(**{**versions[0].__dict__, "content_hash": "0" * 64})
-    bad = bt.WorkSpec(spec.taxonomy_text, "taxonomy.yaml", spec.taxonomy_hash, ((label, (forged,)),))
+    bad = bt.WorkSpec(
+        spec.taxonomy_text,
+        "taxonomy.yaml",
+        spec.taxonomy_hash,
+        ((label, (forged,)),),
+        model_text=spec.model_text,
+    )
     with pytest.raises(PolicyInvalid):
         bt.prepare(bad)
 

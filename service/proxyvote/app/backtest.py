@@ -71,6 +71,8 @@ class WorkSpec:
     evidence: tuple[EvidenceRecord, ...] = ()
     lead_days: int = DEFAULT_LEAD_DAYS
     with_rows: bool = False
+    # The classifier model beside the taxonomy (part of its hash), when there is one.
+    model_text: str | None = None
 
     @property
     def key(self) -> str:
@@ -165,6 +167,7 @@ def spec_from_library(
     evidence: tuple[EvidenceRecord, ...] = (),
     lead_days: int = DEFAULT_LEAD_DAYS,
     with_rows: bool = False,
+    model_text: str | None = None,
 ) -> WorkSpec:
     """The spec for the policy files (a library resolves ``extends`` to the parent's latest version)."""
 
@@ -181,7 +184,16 @@ def spec_from_library(
             versions = [p for p in library.all() if p.id == policy_id]
         choices.append((reference.strip(), tuple(version_source(p, parent_of) for p in versions)))
     return _checked(
-        WorkSpec(taxonomy_text, taxonomy_name, taxonomy_hash, tuple(choices), evidence, lead_days, with_rows)
+        WorkSpec(
+            taxonomy_text,
+            taxonomy_name,
+            taxonomy_hash,
+            tuple(choices),
+            evidence,
+            lead_days,
+            with_rows,
+            model_text,
+        )
     )
 
 
@@ -194,6 +206,7 @@ def spec_from_catalog(
     evidence: tuple[EvidenceRecord, ...] = (),
     lead_days: int = DEFAULT_LEAD_DAYS,
     with_rows: bool = False,
+    model_text: str | None = None,
 ) -> WorkSpec:
     """The spec for the policies a tenant sees in the store (each version with its stored parent)."""
 
@@ -218,6 +231,7 @@ def spec_from_catalog(
             evidence,
             lead_days,
             with_rows,
+            model_text,
         )
     )
 
@@ -239,6 +253,33 @@ def _checked(spec: WorkSpec) -> WorkSpec:
     return spec
 
 
+def spec_for_files(
+    policy_dir: str | Path,
+    references: Iterable[str],
+    evidence: tuple[EvidenceRecord, ...] = (),
+    lead_days: int = DEFAULT_LEAD_DAYS,
+    with_rows: bool = False,
+) -> WorkSpec:
+    """The spec for the policy files in a folder, with its taxonomy and classifier model."""
+    from proxyvote.app.files import load_policy_library, load_taxonomy, read_model
+
+    policy_dir = Path(policy_dir)
+    model_text = read_model(policy_dir)
+    taxonomy = load_taxonomy(policy_dir, model_text)
+    path = policy_dir / "taxonomy.yaml"
+    return spec_from_library(
+        load_policy_library(policy_dir, taxonomy),
+        path.read_text(encoding="utf-8"),
+        path.name,
+        taxonomy.content_hash,
+        references,
+        evidence,
+        lead_days,
+        with_rows,
+        model_text,
+    )
+
+
 # --- a worker -------------------------------------------------------------------
 
 _PREPARED: dict[str, tuple[Recommender, tuple[PolicyChoice, ...]]] = {}
@@ -249,7 +290,7 @@ def prepare(spec: WorkSpec) -> tuple[Recommender, tuple[PolicyChoice, ...]]:
     found = _PREPARED.get(spec.key)
     if found is not None:
         return found
-    taxonomy = parse_taxonomy(spec.taxonomy_text, spec.taxonomy_name)
+    taxonomy = parse_taxonomy(spec.taxonomy_text, spec.taxonomy_name, spec.model_text)
     if taxonomy.content_hash != spec.taxonomy_hash:
         raise PolicyInvalid.single(spec.taxonomy_name, "the taxonomy sent does not match its hash")
     compiled: dict[tuple[str, int], Policy] = {}
@@ -511,16 +552,27 @@ def execute(
 class Backtests:
     """Backtests over the store's past meetings, stored with their inputs and figures."""
 
-    def __init__(self, store, catalog, taxonomy_text: str, taxonomy_name: str = "taxonomy.yaml"):
+    def __init__(
+        self, store, catalog, taxonomy_text: str, taxonomy_name: str = "taxonomy.yaml", model_text=None
+    ):
         self.store = store
         self.catalog = catalog
         self.taxonomy_text = taxonomy_text
         self.taxonomy_name = taxonomy_name
+        self.model_text = model_text
 
     @classmethod
     def from_app(cls, app) -> Backtests:
+        from proxyvote.app.files import read_model
+
         path = Path(app.settings.policy_dir) / "taxonomy.yaml"
-        return cls(app.store, app.catalog, path.read_text(encoding="utf-8"), path.name)
+        return cls(
+            app.store,
+            app.catalog,
+            path.read_text(encoding="utf-8"),
+            path.name,
+            read_model(app.settings.policy_dir),
+        )
 
     def owners(self, tenant: str) -> tuple[str, ...]:
         return self.catalog.owners(tenant)
@@ -560,6 +612,7 @@ class Backtests:
             records,
             lead_days,
             with_rows,
+            self.model_text,
         )
         if progress is not None:
             progress(0, len(meetings))

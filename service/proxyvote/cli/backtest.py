@@ -152,20 +152,14 @@ def _on_store(args, selection, progress):
 
 def _on_files(args, selection, progress):
     from proxyvote.app import backtest as bt
-    from proxyvote.app.files import evidence_files, load_evidence, load_policy_library, load_taxonomy
+    from proxyvote.app.files import evidence_files, load_evidence
     from proxyvote.app.synth import PROVENANCE
     from proxyvote.cli.main import _read
     from proxyvote.wire import convert
 
     settings = args.settings
-    taxonomy_path = Path(settings.policy_dir) / "taxonomy.yaml"
-    taxonomy = load_taxonomy(settings.policy_dir)
-    library = load_policy_library(settings.policy_dir, taxonomy)
-    spec = bt.spec_from_library(
-        library,
-        taxonomy_path.read_text(encoding="utf-8"),
-        taxonomy_path.name,
-        taxonomy.content_hash,
+    spec = bt.spec_for_files(
+        settings.policy_dir,
         args.policy,
         load_evidence(evidence_files(settings.evidence_dir)),
         args.lead_days,
