@@ -58,6 +58,9 @@ def test_recommend_decides_every_item_of_the_demo_meeting(server):
         assert r.vote == enums_pb2.FOR and r.against_management and r.topic == topic
         # Several categories where a filer might tick several; the rule's category leads.
         assert r.npx_categories[0] == enums_pb2.HUMAN_RIGHTS_OR_HUMAN_CAPITAL
+        # Each category comes with the classifier's confidence, the leading one first.
+        assert [c.npx_category for c in r.classification.confidences] == list(r.npx_categories)
+        assert r.classification.confidences[0].confidence >= 0.5 and not r.classification.review_reason
     assert response.as_of == "2020-05-20" and response.policy.id == "human-rights-esg"
 
 

@@ -397,6 +397,12 @@ def classification_to_proto(c: Classification) -> recommendation_pb2.Classificat
             for m in c.matches
         ],
         taxonomy_hash=c.taxonomy_hash,
+        confidences=[
+            recommendation_pb2.CategoryConfidence(npx_category=NPX_VALUES[n], confidence=round(p, 4))
+            for n, p in c.confidences
+        ],
+        review_reason=c.review_reason,
+        direction=c.direction,
     )
 
 
