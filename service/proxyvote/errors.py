@@ -100,6 +100,22 @@ class Unauthenticated(ProxyvoteError):
     template = "unauthenticated: {detail}"
 
 
+class DeadlineExceeded(ProxyvoteError):
+    """The caller's deadline passed: the request was neither decided nor stored."""
+
+    template = "deadline exceeded: {detail}"
+
+
+class Overloaded(ProxyvoteError):
+    """Too many calls at once: this one was refused without being queued; retry after a pause."""
+
+    template = "overloaded: {detail}"
+
+    def __init__(self, detail: str, retry_after: float):
+        self.retry_after = retry_after
+        super().__init__(detail)
+
+
 class Unavailable(ProxyvoteError):
     """A dependency (the database) cannot be reached; the call may be retried."""
 

@@ -25,9 +25,11 @@ from proxyvote.errors import (
     AlreadyExists,
     BundledPolicyChanged,
     ConfigurationError,
+    DeadlineExceeded,
     InvalidArgument,
     NotFound,
     NotMigrated,
+    Overloaded,
     PermissionDenied,
     PolicyInvalid,
     ProxyvoteError,
@@ -56,6 +58,8 @@ MAPPING: dict[type[ProxyvoteError], tuple[grpc.StatusCode, str]] = {
     PermissionDenied: (grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED"),
     Unauthenticated: (grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED"),
     Unavailable: (grpc.StatusCode.UNAVAILABLE, "DATABASE_UNAVAILABLE"),
+    DeadlineExceeded: (grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED"),
+    Overloaded: (grpc.StatusCode.RESOURCE_EXHAUSTED, "OVERLOADED"),
     # Start-up errors: a server never answers with them, but if one escaped it is ours to fix.
     BundledPolicyChanged: (grpc.StatusCode.FAILED_PRECONDITION, "BUNDLED_POLICY_CHANGED"),
     NotMigrated: (grpc.StatusCode.FAILED_PRECONDITION, "DATABASE_NOT_MIGRATED"),
@@ -93,6 +97,12 @@ def status_of(exc: ProxyvoteError, request_id: str = "") -> status_pb2.Status:
     detail = any_pb2.Any()
     detail.Pack(info)
     status.details.append(detail)
+    if isinstance(exc, Overloaded):
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromMilliseconds(round(exc.retry_after * 1000))
+        detail = any_pb2.Any()
+        detail.Pack(retry)
+        status.details.append(detail)
     violations = field_violations(exc)
     if violations:
         detail = any_pb2.Any()

@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import queue
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from proxyvote.core.audit_log import GENESIS, ChainEntry, Verification, entry_hash, verify
-from proxyvote.errors import Aborted, NotFound, Unavailable
+from proxyvote.errors import Aborted, DeadlineExceeded, NotFound, Unavailable
 from proxyvote.store.database import Database, canonical_time, now
 from proxyvote.store.models import BallotItemRecord, Decision, MeetingRecord, Override
 
@@ -84,8 +85,9 @@ class StoredOverride:
 class _Pending:
     """A decision waiting for the writer thread, and the caller waiting for it."""
 
-    def __init__(self, record: DecisionRecord):
+    def __init__(self, record: DecisionRecord, deadline: float | None = None):
         self.record = record
+        self.deadline = deadline  # time.monotonic() past which the caller no longer waits
         self.content_hash = hashlib.sha256(record.meeting.body).hexdigest()
         self._done = threading.Event()
         self._result: StoredDecision | None = None
@@ -165,7 +167,7 @@ class DecisionRepository:
     def close(self) -> None:
         self._writer.stop()
 
-    def append(self, record: DecisionRecord) -> StoredDecision:
+    def append(self, record: DecisionRecord, deadline: float | None = None) -> StoredDecision:
         """Stores one decision at the head of its owner's chain; returns once it is committed.
 
         The writer thread commits whatever is waiting in one transaction (group
@@ -173,14 +175,23 @@ class DecisionRepository:
         the commit's cost. The head of each chain and the meetings' keys are
         remembered between calls; another process appending to the same chain
         makes an insert violate the (owner, chain_seq) constraint, and the batch
-        is retried from the database's head.
+        is retried from the database's head. A decision whose ``deadline`` (a
+        ``time.monotonic()`` value) has passed when its batch is written is not
+        stored: its caller gets DeadlineExceeded.
         """
-        pending = _Pending(record)
+        pending = _Pending(record, deadline)
         self._writer.submit(pending)
         return pending.wait()
 
     def _write_batch(self, batch: list[_Pending]) -> None:
         """One transaction for the batch; resolves each pending decision or fails them all."""
+        now = time.monotonic()
+        for p in batch:
+            if p.deadline is not None and now >= p.deadline:
+                p.fail(DeadlineExceeded("the call's deadline passed before its decision was stored"))
+        batch = [p for p in batch if p.deadline is None or now < p.deadline]
+        if not batch:
+            return
         decisions = Decision.__table__
         for _ in range(_CHAIN_RETRIES):
             try:
