@@ -349,13 +349,15 @@ def read_part(part: FilePart) -> list[Meeting]:
     with open(part.path, "rb") as stream:
         stream.seek(part.start)
         data = stream.read(part.end - part.start)
-    lines = [line for line in data.decode("utf-8").split("\n") if line.strip()]
-    if part.synthetic:
+    text = data.decode("utf-8")
+    if part.synthetic:  # our own file: one meeting per line, no blank lines
         from proxyvote.app.synth import meetings_from_dicts
 
-        meetings = meetings_from_dicts(json.loads("[" + ",".join(lines) + "]"))
+        meetings = meetings_from_dicts(json.loads("[" + text.strip().replace("\n", ",") + "]"))
     else:
         from proxyvote.wire import convert
+
+        lines = [line for line in text.split("\n") if line.strip()]
 
         meetings = [convert.meeting_from_json(line, f"{part.path} (byte {part.start})") for line in lines]
     if part.date_from or part.date_to or part.issuer:
@@ -446,7 +448,7 @@ def run_dask(
             own = client = Client(cluster)
     try:
         total = sum(p.size for p in parts)
-        remote_spec = client.scatter(spec, broadcast=True)
+        remote_spec = client.scatter(spec, broadcast=True, hash=False)
         inputs = loaded if loaded is not None else parts
         futures = {client.submit(run_part, remote_spec, part, pure=False): n for n, part in enumerate(inputs)}
         results: dict[int, Result] = {}

@@ -211,18 +211,20 @@ def meetings_from_dicts(meetings) -> list:
             card = options.setdefault(card, card)
             proponent = i["proponent"]
             items.append(
-                BallotItem(
-                    item_id=i["item_id"],
-                    title=i["title"],
-                    proponent_kind=proponent["kind"],
-                    number=i.get("number", ""),
-                    text=i.get("text", ""),
-                    proponent_name=proponent.get("name", ""),
-                    board_recommendation=i.get("board_recommendation", NO_RECOMMENDATION),
-                    vote_options=card,
-                    outcome=outcome,
-                    adviser_recommendations=tuple(recs),
-                    investor_votes=tuple(votes),
+                BallotItem(  # positional: item_id, title, proponent_kind, number, text, proponent_name,
+                    # board_recommendation, vote_options, category, outcome, advisers, investors
+                    i["item_id"],
+                    i["title"],
+                    proponent["kind"],
+                    i.get("number", ""),
+                    i.get("text", ""),
+                    proponent.get("name", ""),
+                    i.get("board_recommendation", NO_RECOMMENDATION),
+                    card,
+                    None,
+                    outcome,
+                    tuple(recs),
+                    tuple(votes),
                 )
             )
         issuer_key = tuple(sorted(m["issuer"].items()))
