@@ -28,6 +28,9 @@ class Context:
     def invocation_metadata(self):
         return self._metadata
 
+    def time_remaining(self):
+        return None  # no deadline
+
 
 def test_a_recommend_converts_the_meeting_once_each_way_and_stores_the_request_it_was_sent(tmp_path):
     url = f"sqlite:///{tmp_path / 'proxyvote.db'}"

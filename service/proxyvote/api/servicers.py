@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import time
 from collections.abc import Callable
 
 import grpc
@@ -71,18 +72,21 @@ class RecommendationServicer(rs_grpc.RecommendationServiceServicer):
     def Recommend(self, request, context):
         tenant = self._auth.tenant(context)
         command = convert.recommend_command(request)
-        return self._log.recommend(tenant, command, self._today()).response
+        return self._log.recommend(tenant, command, self._today(), deadline_of(context)).response
 
     def StreamRecommend(self, request_iterator, context):
         try:
             tenant = self._auth.tenant(context)
         except ProxyvoteError as exc:
             context.abort(code_of(exc), str(exc))
+        deadline = deadline_of(context)
         for message in request_iterator:
+            if not context.is_active():
+                return  # the caller cancelled or went away: no more work for it
             request = message.request
             try:
                 command = convert.recommend_command(request)
-                response = self._log.recommend(tenant, command, self._today()).response
+                response = self._log.recommend(tenant, command, self._today(), deadline).response
             except ProxyvoteError as exc:
                 yield _stream_error(request.request_id, code_of(exc), str(exc), field_violations(exc))
                 continue
@@ -93,6 +97,12 @@ class RecommendationServicer(rs_grpc.RecommendationServiceServicer):
                 yield _stream_error(request.request_id, grpc.StatusCode.INTERNAL, message, [])
                 continue
             yield rs.StreamRecommendResponse(request_id=request.request_id, response=response)
+
+
+def deadline_of(context) -> float | None:
+    """The call's deadline as a time.monotonic() value, or None when the caller set none."""
+    remaining = context.time_remaining()
+    return None if remaining is None else time.monotonic() + remaining
 
 
 def _stream_error(request_id: str, code, message: str, violations) -> rs.StreamRecommendResponse:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 from dataclasses import dataclass
 
 from proxyvote import ENGINE_VERSION
@@ -18,7 +19,7 @@ from proxyvote.app.evidence_store import EvidenceStore
 from proxyvote.app.policy_catalog import PolicyCatalog
 from proxyvote.core.model import MeetingDecision, RecommendCommand
 from proxyvote.core.recommender import Recommender
-from proxyvote.errors import NotFound
+from proxyvote.errors import DeadlineExceeded, NotFound
 from proxyvote.store import DecisionRecord, MeetingRow, StoredDecision, StoredOverride
 from proxyvote.store.decisions import DecisionRepository
 from proxyvote.v1 import recommendation_service_pb2 as rs
@@ -42,6 +43,11 @@ class Replay:
     response: rs.RecommendResponse
     decision: MeetingDecision
     overrides: tuple[StoredOverride, ...]
+
+
+def _check_deadline(deadline: float | None, when: str) -> None:
+    if deadline is not None and time.monotonic() >= deadline:
+        raise DeadlineExceeded(f"the call's deadline passed {when}")
 
 
 class DecisionLog:
@@ -73,12 +79,18 @@ class DecisionLog:
         """Decided as Recommend decides (stored evidence included), but not stored."""
         return self.recommender.decide(self.effective(tenant, command, today), today, tenant)
 
-    def recommend(self, tenant: str, command: RecommendCommand, today: dt.date) -> Recorded:
+    def recommend(
+        self, tenant: str, command: RecommendCommand, today: dt.date, deadline: float | None = None
+    ) -> Recorded:
+        """Decides and stores; ``deadline`` (a time.monotonic() value) past which nothing is
+        decided or stored: the caller has given up."""
+        _check_deadline(deadline, "before it was decided")
         command = self.effective(tenant, command, today)
         entry = self.catalog.entry(tenant, command.policy)
         decision = self.recommender.decide_under(
             command.meeting, entry.policy, command.as_of, command.evidence
         )
+        _check_deadline(deadline, "before it was stored")
         response = convert.decision_to_proto(decision, command.request_id)
         meeting = command.meeting
         body = convert.meeting_to_proto(meeting).SerializeToString(deterministic=True)
@@ -108,7 +120,8 @@ class DecisionLog:
                 as_of=decision.as_of,
                 request=convert.request_bytes(body, command),
                 response=response.SerializeToString(deterministic=True),
-            )
+            ),
+            deadline,
         )
         response.decision_id = stored.decision_id
         return Recorded(stored.decision_id, decision, response)

@@ -13,6 +13,7 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -125,6 +126,9 @@ class _GroupWriter:
                 self._thread.start()
         self._queue.put(pending)
 
+    def queued(self) -> int:
+        return self._queue.qsize()
+
     def stop(self) -> None:
         with self._lock:
             if self._thread is not None:
@@ -163,9 +167,14 @@ class DecisionRepository:
         self._heads: dict[str, tuple[int, str]] = {}
         self._meetings: dict[tuple[str, str], int] = {}
         self._writer = _GroupWriter(self._write_batch)
+        self.on_batch: Callable[[int], None] | None = None  # told each group commit's size (metrics)
 
     def close(self) -> None:
         self._writer.stop()
+
+    def queued(self) -> int:
+        """Decisions waiting for the writer thread."""
+        return self._writer.queued()
 
     def append(self, record: DecisionRecord, deadline: float | None = None) -> StoredDecision:
         """Stores one decision at the head of its owner's chain; returns once it is committed.
@@ -185,13 +194,15 @@ class DecisionRepository:
 
     def _write_batch(self, batch: list[_Pending]) -> None:
         """One transaction for the batch; resolves each pending decision or fails them all."""
-        now = time.monotonic()
+        instant = time.monotonic()
         for p in batch:
-            if p.deadline is not None and now >= p.deadline:
+            if p.deadline is not None and instant >= p.deadline:
                 p.fail(DeadlineExceeded("the call's deadline passed before its decision was stored"))
-        batch = [p for p in batch if p.deadline is None or now < p.deadline]
+        batch = [p for p in batch if p.deadline is None or instant < p.deadline]
         if not batch:
             return
+        if self.on_batch is not None:
+            self.on_batch(len(batch))
         decisions = Decision.__table__
         for _ in range(_CHAIN_RETRIES):
             try:
@@ -262,12 +273,16 @@ class DecisionRepository:
                 for p, result in zip(batch, results, strict=True):
                     p.resolve(result)
                 return
-            except (IntegrityError, OperationalError) as exc:
+            except (IntegrityError, OperationalError, Unavailable) as exc:
                 # Another process took a sequence number or stored a meeting, or the database
-                # was busy: forget the hints and start again from the database.
+                # was busy or went away: forget the hints and start again from the database.
                 for p in batch:
                     self._heads.pop(p.record.owner, None)
                     self._meetings.pop((p.record.owner, p.content_hash), None)
+                if isinstance(exc, Unavailable):  # PostgreSQL unreachable (store/database.py)
+                    for p in batch:
+                        p.fail(exc)
+                    return
                 if isinstance(exc, OperationalError) and "locked" not in str(exc):
                     error = Unavailable(str(exc).splitlines()[0])
                     for p in batch:
