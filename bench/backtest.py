@@ -69,9 +69,13 @@ def main() -> int:
             client = Client(cluster)
         started = time.perf_counter() - start
         try:
+            cpu_before = client.run(time.process_time)
+            load_before = os.getloadavg()[0]
             start = time.perf_counter()
             result = bt.run_dask(spec, parts, client=client)
             seconds = time.perf_counter() - start
+            cpu = {w: t - cpu_before.get(w, 0.0) for w, t in client.run(time.process_time).items()}
+            load_after = os.getloadavg()[0]
             start = time.perf_counter()
             loaded = bt.load_on_workers(client, parts)
             load_seconds = time.perf_counter() - start
@@ -95,6 +99,11 @@ def main() -> int:
         f"({2 * items / seconds:,.0f} item-decisions/s); cluster start {started:.1f} s, not included"
     )
     print(f"  flips: {len(figures['flips']):,}")
+    busy = ", ".join(f"{t:.1f} s" for _, t in sorted(cpu.items()))
+    print(
+        f"  CPU time per worker: {busy} (wall {seconds:.1f} s); load average {load_before:.1f} before, "
+        f"{load_after:.1f} after (other processes share the cores when it exceeds the workers)"
+    )
     print(
         f"meetings loaded on the workers once ({load_seconds:.2f} s), then the backtest on them: "
         f"{loaded_seconds:.2f} s, {items / loaded_seconds:,.0f} items/s; same figures: "
