@@ -49,8 +49,22 @@ SETTINGS: tuple[Setting, ...] = (
         "shared evidence files (*.json) loaded at first start",
         Path,
     ),
-    Setting("max_workers", "PROXYVOTE_MAX_WORKERS", "0", "threads serving RPCs (0: 2 x cores + 2)", int),
+    Setting("workers", "PROXYVOTE_WORKERS", "0", "server processes on one port (0: one per core)", int),
+    Setting(
+        "max_concurrent_rpcs",
+        "PROXYVOTE_MAX_CONCURRENT_RPCS",
+        "16",
+        "calls in flight per process; past it a call gets RESOURCE_EXHAUSTED at once",
+        int,
+    ),
+    Setting(
+        "retry_after_ms", "PROXYVOTE_RETRY_AFTER_MS", "200", "retry hint sent with RESOURCE_EXHAUSTED", int
+    ),
+    Setting("max_workers", "PROXYVOTE_MAX_WORKERS", "0", "threads serving RPCs (0: the call limit + 4)", int),
     Setting("grace", "PROXYVOTE_GRACE", "5", "seconds in-flight calls may finish after SIGTERM", float),
+    Setting("metrics_addr", "PROXYVOTE_METRICS_ADDR", "", "Prometheus metrics on HOST:PORT (unset: off)"),
+    Setting("log_format", "PROXYVOTE_LOG_FORMAT", "json", "server logs: json (one object a line) or text"),
+    Setting("otel", "PROXYVOTE_OTEL", "0", "OpenTelemetry spans for every call (proxyvote[otel])", bool),
     Setting("tls_cert", "PROXYVOTE_TLS_CERT", "", "server certificate chain (PEM); with the key, TLS"),
     Setting("tls_key", "PROXYVOTE_TLS_KEY", "", "server private key (PEM)"),
     Setting("tls_client_ca", "PROXYVOTE_TLS_CLIENT_CA", "", "require client certificates of this CA (mTLS)"),
@@ -73,8 +87,14 @@ class Settings:
     policy_dir: Path
     template_dir: Path
     evidence_dir: Path
+    workers: int
+    max_concurrent_rpcs: int
+    retry_after_ms: int
     max_workers: int
     grace: float
+    metrics_addr: str
+    log_format: str
+    otel: bool
     tls_cert: str
     tls_key: str
     tls_client_ca: str

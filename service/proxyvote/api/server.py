@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 from concurrent import futures
@@ -14,6 +13,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from proxyvote.api.auth import Authenticator, AuthInterceptor
+from proxyvote.api.health_monitor import DatabaseHealthMonitor
+from proxyvote.api.observability import Metrics, RequestInterceptor, configure_logging, otel_interceptor
+from proxyvote.api.overload import SPARE_THREADS, InFlight, OverloadInterceptor, method_arity
 from proxyvote.api.servicers import utc_today
 from proxyvote.api.services import Service, services
 from proxyvote.api.transport import ServerTransport
@@ -43,6 +45,7 @@ class Server:
         self.grpc = grpc_server
         self.port = port
         self.services = offered
+        self.metrics: Metrics | None = None  # create_server sets it when metrics are on
         self.health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, grpc_server)
         reflection.enable_server_reflection(
@@ -60,6 +63,10 @@ class Server:
         for name in ("",) + tuple(s.name for s in self.services):
             self.health.set(name, status)
 
+    def set_database_available(self, available: bool) -> None:
+        """Every service offered here needs the database: health follows it (api/health_monitor)."""
+        self.mark_serving(available)
+
     def stop(self, grace: float | None) -> None:
         self.mark_serving(False)
         self.grpc.stop(grace).wait()
@@ -71,35 +78,62 @@ def create_server(
     max_workers: int | None = None,
     today=utc_today,
     transport: ServerTransport | None = None,
+    metrics: bool | None = None,
+    otel: bool | None = None,
+    reuse_port: bool = False,
 ) -> Server:
     """A server bound to ``addr``, not started; port 0 picks a free one.
 
-    ``transport`` defaults to plaintext, which binds only on loopback.
+    ``transport`` defaults to plaintext, which binds only on loopback. ``metrics``
+    (default: ``PROXYVOTE_METRICS_ADDR`` is set) counts into ``Server.metrics``
+    (``serve`` exposes them over HTTP); ``otel`` (default: ``PROXYVOTE_OTEL``) adds
+    OpenTelemetry spans. Every call gets a request id either way (api/observability).
     """
     auth = Authenticator(app.store.tenants.for_key)
+    counted = Metrics(app) if (bool(app.settings.metrics_addr) if metrics is None else metrics) else None
+    traced = [otel_interceptor()] if (app.settings.otel if otel is None else otel) else []
+    offered = services(app, auth, today)
+    settings = app.settings
+    in_flight = InFlight(max(1, settings.max_concurrent_rpcs))
+    shedding = OverloadInterceptor(
+        in_flight, settings.retry_after_ms / 1000, method_arity(s.descriptor for s in offered)
+    )
+    # More threads than admitted calls: an admitted call never waits for a thread,
+    # and a refusal never waits behind admitted calls.
+    threads = max(max_workers or settings.max_workers, in_flight.limit + SPARE_THREADS)
     grpc_server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers or 2 * (os.cpu_count() or 1) + 2),
-        interceptors=[AuthInterceptor(auth)],
+        futures.ThreadPoolExecutor(max_workers=threads),
+        interceptors=[RequestInterceptor(counted), shedding, *traced, AuthInterceptor(auth)],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
         ],
+        # A backstop: gRPC itself refuses past this, before any interceptor.
+        maximum_concurrent_rpcs=threads + SPARE_THREADS,
     )
-    offered = services(app, auth, today)
     for service in offered:
         service.register(service.servicer, grpc_server)
     port = (transport or ServerTransport()).bind(grpc_server, addr)
-    return Server(grpc_server, port, offered)
+    server = Server(grpc_server, port, offered)
+    server.metrics = counted
+    return server
 
 
 def serve(settings: Settings) -> None:
     """Serves until SIGTERM or SIGINT, then drains in-flight calls for ``settings.grace`` seconds."""
+    configure_logging(settings.log_format)
     if api_implementation.Type() != "upb":
         log.warning("protobuf backend is %s, not upb: expect lower throughput", api_implementation.Type())
     transport = ServerTransport.from_settings(settings)  # fail fast on a bad TLS setting
     app = build_app(settings)
     server = create_server(settings.addr, app, settings.max_workers or None, transport=transport)
     server.start()
+    if server.metrics is not None:
+        metrics_port = server.metrics.start_http(settings.metrics_addr)
+        log.info("metrics on http://%s:%d/metrics", settings.metrics_addr.rpartition(":")[0], metrics_port)
+    database_health = DatabaseHealthMonitor(app.store.database.ping, server.set_database_available)
+    database_health.start()
     host = settings.addr.rsplit(":", 1)[0]
     log.info(
         "serving (%s) on %s:%d, database %s, policies %s",
@@ -118,6 +152,7 @@ def serve(settings: Settings) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     stop.wait()
+    database_health.stop()  # before draining: nothing may mark the server SERVING again
     server.stop(settings.grace)
     app.close()
     log.info("stopped")
