@@ -11,7 +11,8 @@ import threading
 
 import grpc
 
-from proxyvote.errors import Unauthenticated
+from proxyvote.api.grpc_errors import code_of, fail, request_id_of
+from proxyvote.errors import ProxyvoteError, Unauthenticated
 
 OPEN_METHOD_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 _MAX_CACHED = 10_000
@@ -60,6 +61,8 @@ class AuthInterceptor(grpc.ServerInterceptor):
             self._auth.tenant_for_metadata(handler_call_details.invocation_metadata)
         except Unauthenticated as exc:
             return _deny(str(exc), continuation(handler_call_details))
+        except ProxyvoteError as exc:  # the key could not be looked up: Unavailable when the database is down
+            return _fail(exc, continuation(handler_call_details))
         return continuation(handler_call_details)
 
 
@@ -67,6 +70,21 @@ def _deny(message: str, handler):
     def abort(request_or_iterator, context):
         context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
 
+    return _aborting(abort, handler)
+
+
+def _fail(exc: ProxyvoteError, handler):
+    """A handler that answers with the error's mapped status and details (grpc_errors), not UNKNOWN."""
+
+    def abort(request_or_iterator, context):
+        fail(context, exc, request_id_of(context))
+        context.abort(code_of(exc), str(exc))
+
+    return _aborting(abort, handler)
+
+
+def _aborting(abort, handler):
+    """``abort`` as a handler of the same shape as the method's own (None for an unknown method)."""
     if handler is None:
         return None
     if handler.request_streaming and handler.response_streaming:

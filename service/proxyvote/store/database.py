@@ -6,12 +6,27 @@ import datetime as dt
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+
+from proxyvote.errors import Unavailable
 
 DEFAULT_SQLITE_URL = "sqlite:///var/proxyvote.db"
 # The owner of bundled policies and the shared evidence: readable by every tenant, writable by none.
 SHARED = ""
+# PostgreSQL connections fail fast and notice a dead peer (libpq parameters; the URL's own win):
+# connecting gives up after 2 s, unacknowledged data after 10 s, an idle peer is probed by keepalives.
+POSTGRES_CONNECT_ARGS = {
+    "connect_timeout": 2,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 1,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+}
+# SQLSTATEs that mean "the server is going or gone", not "your statement failed".
+_UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03")
 
 
 def now() -> dt.datetime:
@@ -37,6 +52,15 @@ class Database:
     def close(self) -> None:
         self.engine.dispose()
 
+    def ping(self) -> bool:
+        """Whether the database answers a trivial query now (bounded by the connect timeout)."""
+        try:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+            return True
+        except (Unavailable, SQLAlchemyError):
+            return False
+
 
 def open_database(url: str) -> Database:
     kwargs: dict = {}
@@ -46,11 +70,53 @@ def open_database(url: str) -> Database:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
     else:
+        # A pooled connection is tested before use, so a database that comes back is reconnected.
         kwargs["pool_pre_ping"] = True
+        if url.startswith("postgresql"):
+            query = make_url(url).query
+            kwargs["connect_args"] = {k: v for k, v in POSTGRES_CONNECT_ARGS.items() if k not in query}
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        # SQLite keeps its errors: a locked database is the decision writer's to retry.
+        event.listen(engine, "handle_error", _unavailable_when_unreachable)
     return Database(engine)
+
+
+def _unavailable_when_unreachable(context) -> None:
+    """The one place a lost or refused connection becomes the domain's ``Unavailable``.
+
+    Raised for: no connection could be made, the connection broke (SQLAlchemy's
+    disconnect detection), the driver's InterfaceError, or an OperationalError
+    whose SQLSTATE says the server is shutting down or the link failed. Other
+    OperationalErrors (deadlock, serialization) stay what they are. The pool's
+    own pre-ping is left alone: it reconnects, and a failed reconnect comes back
+    here as a connection that could not be made. Invalidating broken pooled
+    connections still happens (SQLAlchemy does it after the handlers).
+    """
+    if context.is_pre_ping:
+        return
+    error = context.original_exception
+    dbapi = context.dialect.loaded_dbapi
+    state = getattr(error, "sqlstate", None) or ""
+    unreachable = (
+        context.is_disconnect
+        or context.connection is None  # while connecting
+        or isinstance(error, dbapi.InterfaceError)
+        or (
+            isinstance(error, dbapi.OperationalError) and (not state or state.startswith(_UNAVAILABLE_STATES))
+        )
+    )
+    if not unreachable:
+        return
+    where = (
+        context.dialect.name
+        if context.engine is None
+        else context.engine.url.render_as_string(hide_password=True)
+    )
+    first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    raise Unavailable(f"{where}: {first_line}") from context.sqlalchemy_exception or error
 
 
 def _sqlite_pragmas(connection, _record) -> None:
