@@ -16,6 +16,7 @@ a tally into the JSON-ready summary.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -38,14 +39,25 @@ class PolicyChoice:
     label: str  # the reference as asked: "human-rights-esg" or "board-aligned@1"
     versions: tuple[Policy, ...]  # ascending; exactly one when pinned
 
+    @functools.cached_property
+    def _reference(self) -> tuple[str, int | None]:
+        return parse_reference(self.label)
+
     @property
     def pinned(self) -> bool:
-        return parse_reference(self.label)[1] is not None
+        return self._reference[1] is not None
 
     def in_force(self, on: dt.date) -> Policy:
         if self.pinned:
             return self.versions[0]
-        return version_in_force(parse_reference(self.label)[0], list(self.versions), on)
+        found = self._by_date.get(on)
+        if found is None:
+            found = self._by_date[on] = version_in_force(self._reference[0], list(self.versions), on)
+        return found
+
+    @functools.cached_property
+    def _by_date(self) -> dict:
+        return {}
 
 
 @dataclass
@@ -190,15 +202,17 @@ def run_backtest(
             policy = choice.in_force(as_of)
             versions[n][f"{policy.id}@{policy.version}"] += len(meeting.items)
             decisions.append(recommender.decide_under(meeting, policy, as_of, records).recommendations)
-        for position, item in enumerate(meeting.items):
-            side = winning_side(item)
-            recs = [d[position] for d in decisions]
+        for position, (item, recs) in enumerate(zip(meeting.items, zip(*decisions), strict=True)):
+            o = item.outcome
+            side = "" if o is None or o.passed is None else ("FOR" if o.passed else "AGAINST")
+            outcomes = [r.outcome for r in recs]
+            classification = recs[0].classification
             # One count per distinct combination, expanded per policy at the end: the
             # outcomes and classifications are shared objects (engine memo, classification
             # cache), so they are keyed by identity and kept alive in ``objects``.
             key = (
-                tuple([id(r.outcome) for r in recs]),
-                id(recs[0].classification),
+                tuple(map(id, outcomes)),
+                id(classification),
                 item.proponent_kind,
                 item.board_recommendation,
                 year,
@@ -209,18 +223,18 @@ def run_backtest(
             seen = counts.get(key)
             if seen is None:
                 counts[key] = 1
-                for r in recs:
-                    objects[id(r.outcome)] = r.outcome
-                objects[id(recs[0].classification)] = recs[0].classification
+                for outcome in outcomes:
+                    objects[id(outcome)] = outcome
+                objects[id(classification)] = classification
             else:
                 counts[key] = seen + 1
             if rows is not None:
                 for n, r in enumerate(recs):
                     rows.append(_row(meeting, as_of, item, r, labels[n], side))
             if several:
-                first = recs[0].outcome.vote
-                for r in recs:
-                    if r.outcome.vote != first:
+                first = outcomes[0].vote
+                for outcome in outcomes:
+                    if outcome.vote != first:
                         flips.append(
                             (
                                 meeting.meeting_date.isoformat(),
@@ -229,7 +243,7 @@ def run_backtest(
                                 position,
                                 item.item_id,
                                 item.title,
-                                tuple((r.outcome.vote, r.outcome.rule_id) for r in recs),
+                                tuple((o.vote, o.rule_id) for o in outcomes),
                             )
                         )
                         break
