@@ -202,7 +202,9 @@ def run_backtest(
             policy = choice.in_force(as_of)
             versions[n][f"{policy.id}@{policy.version}"] += len(meeting.items)
             decisions.append(recommender.decide_under(meeting, policy, as_of, records).recommendations)
-        for position, (item, recs) in enumerate(zip(meeting.items, zip(*decisions), strict=True)):
+        for position, (item, recs) in enumerate(
+            zip(meeting.items, zip(*decisions, strict=True), strict=True)
+        ):
             o = item.outcome
             side = "" if o is None or o.passed is None else ("FOR" if o.passed else "AGAINST")
             outcomes = [r.outcome for r in recs]
