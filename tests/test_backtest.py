@@ -307,3 +307,19 @@ def test_cli_synth_is_deterministic(tmp_path):
     assert a.read_bytes() == b.read_bytes()
     assert len(a.read_text().splitlines()) == 25
     assert Path(a).read_text().count(PROVENANCE) == 25
+
+
+def test_npx_filings_give_agreement_with_each_filer(sqlite_app):
+    from proxyvote.app.meeting_import import MeetingImporter, read_source_files
+
+    npx = ROOT.parent / "shared" / "data" / "npx"
+    if not (npx / "KIM_LLC_proxy_votes.xml").exists():
+        pytest.skip("the shared N-PX files are not here")
+    files = [str(npx / "KIM_LLC_proxy_votes.xml"), str(npx / "records-dev.jsonl")]
+    MeetingImporter(sqlite_app.store.meetings).import_shared(read_source_files(files))
+    stored, _ = bt.Backtests.from_app(sqlite_app).run("", TWO)
+    for p in stored.figures["policies"]:
+        filers = p["agreement_with_investors"]
+        assert len(filers) >= 2 and "KIM_LLC_proxy_votes" in filers
+        assert all(a["total"] == a["agree"] + a["disagree"] for a in filers.values())
+        assert sum(a["total"] + a["referred"] for a in filers.values()) > 0
