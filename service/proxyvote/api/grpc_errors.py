@@ -11,6 +11,7 @@ bug of ours: INTERNAL, logged with the request id, never INVALID_ARGUMENT.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
 import re
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 DOMAIN = "proxyvote.dev"
 REQUEST_ID_HEADER = "x-request-id"
 _CLEAN_ID = re.compile(r"[^A-Za-z0-9._:-]")
+# The request id of the call this thread is serving, set by api/observability's interceptor.
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("proxyvote_request_id", default="")
 
 # Each domain error: its status code and its ErrorInfo reason (UPPER_SNAKE_CASE, AIP-193).
 MAPPING: dict[type[ProxyvoteError], tuple[grpc.StatusCode, str]] = {
@@ -117,12 +120,20 @@ def status_of(exc: ProxyvoteError, request_id: str = "") -> status_pb2.Status:
     return status
 
 
+def clean_request_id(value: str | bytes) -> str:
+    text = value if isinstance(value, str) else value.decode("ascii", "replace")
+    return _CLEAN_ID.sub("", text)[:100]
+
+
 def request_id_of(context) -> str:
-    """The caller's x-request-id (cleaned, bounded), else a new one."""
+    """The call's request id (the interceptor's), else the caller's x-request-id (cleaned,
+    bounded), else a new one."""
+    current = REQUEST_ID.get()
+    if current:
+        return current
     for key, value in context.invocation_metadata() or ():
         if key == REQUEST_ID_HEADER:
-            text = value if isinstance(value, str) else value.decode("ascii", "replace")
-            cleaned = _CLEAN_ID.sub("", text)[:100]
+            cleaned = clean_request_id(value)
             if cleaned:
                 return cleaned
     return uuid.uuid4().hex
@@ -136,7 +147,18 @@ def fail(context, exc: ProxyvoteError, request_id: str = "") -> None:
     status = status_of(exc, request_id)
     context.set_code(code)
     context.set_details(status.message)
-    context.set_trailing_metadata((("grpc-status-details-bin", status.SerializeToString()),))
+    context.set_trailing_metadata(
+        _kept_trailing_metadata(context) + (("grpc-status-details-bin", status.SerializeToString()),)
+    )
+
+
+def _kept_trailing_metadata(context) -> tuple:
+    """What the call set already (setting trailing metadata replaces it): kept beside the status."""
+    try:
+        kept = context.trailing_metadata()
+    except (AttributeError, NotImplementedError):  # grpc_testing's contexts
+        return ()
+    return tuple(item for item in kept or () if item[0] != "grpc-status-details-bin")
 
 
 def fail_internal(context, exc: Exception, request_id: str) -> None:
