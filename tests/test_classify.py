@@ -706,7 +706,8 @@ OTHER_SOCIAL = [
     sh("Report on Risks of Reproductive Healthcare Legislation", "reproductive_health", SOC),
     sh("Report on Animal Welfare Standards", "animal_welfare", SOC, request="report"),
     sh("Report on Efforts to Eliminate Gestation Crates", "animal_welfare", SOC),
-    sh("Report on Charitable Contributions", "charitable_giving", SOC, request="report"),
+    # Charitable-giving reports come from the anti-ESG side nowadays; ESG specialists oppose them.
+    sh("Report on Charitable Contributions", "charitable_giving", SOC, request="report", flags=("anti_esg",)),
     mgmt("Approve Investment Advisory Agreement", "investment_company_matters", FUND),
     mgmt("Approve Change of Fundamental Investment Policy", "investment_company_matters", FUND),
 ]
