@@ -27,8 +27,6 @@ import uuid
 from collections.abc import Callable, Iterable
 
 import grpc
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.registry import Collector
 
 from proxyvote.api.grpc_errors import REQUEST_ID, REQUEST_ID_HEADER, clean_request_id
 from proxyvote.errors import ConfigurationError
@@ -55,9 +53,14 @@ SERVER_FAULTS = frozenset(
 
 
 class Metrics:
-    """The server's Prometheus metrics, in a registry of their own."""
+    """The server's Prometheus metrics, in a registry of their own.
+
+    ``prometheus_client`` is imported here, only when metrics are on (start-up time).
+    """
 
     def __init__(self, app=None):
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
         self.registry = CollectorRegistry(auto_describe=True)
         labels = ("grpc_service", "grpc_method", "grpc_code")
         self.handled = Counter(
@@ -138,7 +141,7 @@ class Metrics:
             self._http = None
 
 
-class AppCollector(Collector):
+class AppCollector:
     """Read at scrape time: the caches' statistics and the decision writer's queue.
 
     Reads the objects' internals defensively: a cache that is not there (or has
