@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -287,3 +288,83 @@ def test_postgres_stopped_is_unavailable_and_not_serving_then_recovers(postgres,
         f" PostgreSQL restarted in {started_took:.2f} s; first success {recovered_after:.2f} s and SERVING"
         f" {serving_after:.2f} s after the restart began"
     )
+
+
+# --- Without a PostgreSQL server: the monitor, the error translation, ping ---
+
+
+def test_the_monitor_reports_transitions_and_counts_a_silent_ping_as_down():
+    from proxyvote.api.health_monitor import DatabaseHealthMonitor
+
+    answers = iter([True, False, False, "hang", True])
+    release = threading.Event()
+
+    def ping():
+        answer = next(answers)
+        if answer == "hang":
+            release.wait(5)
+            return True
+        return answer
+
+    changes = []
+    monitor = DatabaseHealthMonitor(ping, changes.append, interval=0.01, timeout=0.2)
+    seen = [monitor.check() for _ in range(4)]  # True, False, False, no answer in time
+    assert seen == [True, False, False, False] and changes == [False]
+    assert monitor.check() is False  # the silent ping is still out: no second one meanwhile
+    release.set()
+    time.sleep(0.05)
+    assert monitor.check() is True and changes == [False, True]
+
+
+_CONNECTED = object()
+
+
+def _context(error, is_disconnect=False, connection=_CONNECTED, is_pre_ping=False):
+    import types
+
+    import psycopg
+
+    return types.SimpleNamespace(
+        original_exception=error,
+        sqlalchemy_exception=None,
+        is_disconnect=is_disconnect,
+        is_pre_ping=is_pre_ping,
+        connection=connection,
+        engine=None,
+        dialect=types.SimpleNamespace(name="postgresql", loaded_dbapi=psycopg),
+    )
+
+
+def test_connection_errors_become_unavailable_and_others_stay():
+    import psycopg
+    from proxyvote.errors import Unavailable
+    from proxyvote.store.database import _unavailable_when_unreachable as translate
+
+    for unreachable in (
+        _context(psycopg.OperationalError("connection refused"), connection=None),
+        _context(psycopg.errors.AdminShutdown("terminating connection due to administrator command")),
+        _context(psycopg.errors.ConnectionFailure("gone")),
+        _context(psycopg.InterfaceError("the connection is closed")),
+        _context(psycopg.errors.QueryCanceled("x"), is_disconnect=True),
+    ):
+        with pytest.raises(Unavailable):
+            translate(unreachable)
+    for kept in (
+        _context(psycopg.errors.DeadlockDetected("deadlock detected")),
+        _context(psycopg.errors.SerializationFailure("could not serialize")),
+        _context(psycopg.errors.UniqueViolation("duplicate key")),
+        _context(psycopg.OperationalError("server closed"), is_pre_ping=True),  # the pool reconnects
+    ):
+        assert translate(kept) is None
+
+
+def test_ping_is_false_at_once_when_nothing_listens_and_true_on_sqlite(tmp_path):
+    from proxyvote.store.database import open_database
+
+    refused = open_database(f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none")
+    began = time.monotonic()
+    assert refused.ping() is False and time.monotonic() - began < 2.5
+    refused.close()
+    sqlite = open_database(f"sqlite:///{tmp_path / 'ping.db'}")
+    assert sqlite.ping() is True
+    sqlite.close()

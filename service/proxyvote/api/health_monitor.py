@@ -16,6 +16,8 @@ from collections.abc import Callable
 log = logging.getLogger("proxyvote.health")
 
 PING_INTERVAL_SECONDS = 1.0
+# A ping with no answer by then counts as unavailable (a frozen server accepts and never answers).
+PING_TIMEOUT_SECONDS = 2.0
 
 
 class DatabaseHealthMonitor:
@@ -23,7 +25,8 @@ class DatabaseHealthMonitor:
 
     It starts out assuming the database is available (the server has just read
     it to start), so it reports only transitions and leaves health alone
-    otherwise. ``ping`` must be bounded in time (the store's connect timeout).
+    otherwise. Each ping runs in a thread of its own and counts as False when it
+    has not answered within ``timeout``; no new ping starts until it has.
     """
 
     def __init__(
@@ -31,12 +34,15 @@ class DatabaseHealthMonitor:
         ping: Callable[[], bool],
         on_change: Callable[[bool], None],
         interval: float = PING_INTERVAL_SECONDS,
+        timeout: float = PING_TIMEOUT_SECONDS,
     ):
         self._ping = ping
         self._on_change = on_change
         self._interval = interval
+        self._timeout = timeout
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._pending: threading.Thread | None = None  # a ping that has not answered yet
         self.available = True
 
     def start(self) -> None:
@@ -53,11 +59,7 @@ class DatabaseHealthMonitor:
 
     def check(self) -> bool:
         """One ping, and health changed if the answer differs from the last one."""
-        try:
-            available = bool(self._ping())
-        except Exception:  # a ping must not kill the monitor
-            log.exception("database ping failed unexpectedly")
-            available = False
+        available = self._bounded_ping()
         if available != self.available and not self._stopping.is_set():
             self.available = available
             if available:
@@ -66,6 +68,22 @@ class DatabaseHealthMonitor:
                 log.warning("database unreachable: health NOT_SERVING until it answers")
             self._on_change(available)
         return available
+
+    def _bounded_ping(self) -> bool:
+        if self._pending is not None and self._pending.is_alive():
+            return False  # the last ping is still waiting for the database
+        answer: list[bool] = []
+
+        def ping() -> None:
+            try:
+                answer.append(bool(self._ping()))
+            except Exception:  # a ping must not kill the monitor
+                log.exception("database ping failed unexpectedly")
+
+        self._pending = threading.Thread(target=ping, name="database-ping", daemon=True)
+        self._pending.start()
+        self._pending.join(self._timeout)
+        return bool(answer) and answer[0]
 
     def _run(self) -> None:
         while not self._stopping.wait(self._interval):

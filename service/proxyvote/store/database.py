@@ -8,7 +8,9 @@ from pathlib import Path
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from proxyvote.errors import Unavailable
 
@@ -42,24 +44,44 @@ def canonical_time(value: dt.datetime) -> str:
 
 
 class Database:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, ping_engine: Engine | None = None):
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._ping_engine = ping_engine or engine
 
     def session(self) -> Session:
         return self._sessions()
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._ping_engine is not self.engine:
+            self._ping_engine.dispose()
 
     def ping(self) -> bool:
-        """Whether the database answers a trivial query now (bounded by the connect timeout)."""
+        """Whether the database answers ``SELECT 1`` now.
+
+        On PostgreSQL it uses a connection of its own (a pool of one), so a busy
+        pool never makes it wait and it never takes a connection from a call.
+        A refused or timed-out connection is False within the connect timeout;
+        a server that accepts but never answers (frozen) is the caller's to time
+        out (api/health_monitor does).
+        """
         try:
-            with self.engine.connect() as connection:
+            with self._ping_engine.connect() as connection:
                 connection.exec_driver_sql("SELECT 1")
             return True
         except (Unavailable, SQLAlchemyError):
             return False
+
+
+class _Pool(QueuePool):
+    """The pool of a server database: waiting too long for a free connection is Unavailable, not a bug."""
+
+    def _do_get(self):
+        try:
+            return super()._do_get()
+        except PoolTimeout as exc:
+            raise Unavailable(f"no database connection free within {self._timeout:.0f} s") from exc
 
 
 def open_database(url: str) -> Database:
@@ -75,13 +97,17 @@ def open_database(url: str) -> Database:
         if url.startswith("postgresql"):
             query = make_url(url).query
             kwargs["connect_args"] = {k: v for k, v in POSTGRES_CONNECT_ARGS.items() if k not in query}
-    engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
+        engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-    else:
-        # SQLite keeps its errors: a locked database is the decision writer's to retry.
-        event.listen(engine, "handle_error", _unavailable_when_unreachable)
-    return Database(engine)
+        return Database(engine)
+    # SQLite keeps its errors (a locked database is the decision writer's to retry); a server's
+    # lost or refused connections become Unavailable, for calls and for pings alike.
+    engine = create_engine(url, poolclass=_Pool, **kwargs)
+    ping_engine = create_engine(url, poolclass=_Pool, pool_size=1, max_overflow=0, pool_timeout=2, **kwargs)
+    for each in (engine, ping_engine):
+        event.listen(each, "handle_error", _unavailable_when_unreachable)
+    return Database(engine, ping_engine)
 
 
 def _unavailable_when_unreachable(context) -> None:
