@@ -49,7 +49,8 @@ def wait_serving(address: str, deadline: float) -> float:
 
 def migrated_env(directory) -> dict:
     """The environment of a server on a fresh SQLite database, with one tenant's key."""
-    env = dict(os.environ, DATABASE_URL=f"sqlite:///{directory / 'proxyvote.db'}")
+    # One server process: several workers have their own test (tests/test_workers.py).
+    env = dict(os.environ, DATABASE_URL=f"sqlite:///{directory / 'proxyvote.db'}", PROXYVOTE_WORKERS="1")
     subprocess.run(PROXYVOTE + ["db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
     created = subprocess.run(
         PROXYVOTE + ["tenant", "create", "e2e"], env=env, cwd=ROOT, check=True, capture_output=True, text=True

@@ -36,7 +36,7 @@ MAX_ATTEMPTS = 200
 
 def start_server(database_url: str) -> tuple[subprocess.Popen, str]:
     address = f"127.0.0.1:{free_port()}"
-    env = dict(os.environ, DATABASE_URL=database_url, PROXYVOTE_ADDR=address)
+    env = dict(os.environ, DATABASE_URL=database_url, PROXYVOTE_ADDR=address, PROXYVOTE_WORKERS="1")
     process = subprocess.Popen(
         [sys.executable, "-m", "proxyvote.cli", "serve"],
         env=env,

@@ -120,18 +120,21 @@ def create_server(
     return server
 
 
-def serve(settings: Settings) -> None:
-    """Serves until SIGTERM or SIGINT, then drains in-flight calls for ``settings.grace`` seconds."""
+def serve(settings: Settings, reuse_port: bool = False) -> None:
+    """Serves until SIGTERM or SIGINT, then drains in-flight calls for ``settings.grace`` seconds.
+
+    ``reuse_port``: one of several worker processes on the same port (api/workers.py)."""
     configure_logging(settings.log_format)
     if api_implementation.Type() != "upb":
         log.warning("protobuf backend is %s, not upb: expect lower throughput", api_implementation.Type())
     transport = ServerTransport.from_settings(settings)  # fail fast on a bad TLS setting
     app = build_app(settings)
-    server = create_server(settings.addr, app, settings.max_workers or None, transport=transport)
+    server = create_server(
+        settings.addr, app, settings.max_workers or None, transport=transport, reuse_port=reuse_port
+    )
     server.start()
     if server.metrics is not None:
-        metrics_port = server.metrics.start_http(settings.metrics_addr)
-        log.info("metrics on http://%s:%d/metrics", settings.metrics_addr.rpartition(":")[0], metrics_port)
+        server.metrics.start_http(settings.metrics_addr)
     database_health = DatabaseHealthMonitor(app.store.database.ping, server.set_database_available)
     database_health.start()
     host = settings.addr.rsplit(":", 1)[0]

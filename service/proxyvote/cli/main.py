@@ -215,10 +215,15 @@ def cmd_memo(args) -> int:
 
 def cmd_serve(args) -> int:
     from proxyvote.api.server import serve
+    from proxyvote.api.workers import supervise, worker_count
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    serve(_settings(args))
+    settings = _settings(args)
+    count = worker_count(settings)
+    if count > 1 and not args.reuse_port:
+        return supervise(settings, count)
+    serve(settings, reuse_port=args.reuse_port)
     return 0
 
 
@@ -375,6 +380,12 @@ def parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--addr", help="HOST:PORT (default: PROXYVOTE_ADDR or 127.0.0.1:50051)")
     sp.add_argument("--database-url", help="default: DATABASE_URL or SQLite under ./var/")
+    sp.add_argument(
+        "--workers",
+        type=int,
+        help="server processes on one port (default: PROXYVOTE_WORKERS or one per core)",
+    )
+    sp.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set by the supervisor
     sp.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="the database schema (Alembic migrations)")
@@ -456,6 +467,7 @@ def main(argv: list[str] | None = None, environ=None) -> int:
             environ,
             addr=getattr(args, "addr", None),
             database_url=getattr(args, "database_url", None),
+            workers=getattr(args, "workers", None),
             policy_dir=args.policy_dir,
         )
         return args.func(args)
