@@ -267,3 +267,13 @@ def test_opentelemetry_makes_a_span_per_call_when_switched_on(sqlite_app):
         exporter.shutdown()
     names = [span.name for span in exporter.get_finished_spans()]
     assert "/proxyvote.v1.RecommendationService/Recommend" in names
+
+
+def test_a_taken_metrics_address_is_logged_not_fatal(served, caplog):
+    """With --workers N every worker is given the same address: the first serves it."""
+    from proxyvote.api.observability import Metrics
+
+    _, _, metrics_port = served
+    with caplog.at_level(logging.WARNING, logger="proxyvote.api.observability"):
+        assert Metrics().start_http(f"127.0.0.1:{metrics_port}") is None
+    assert "metrics not served on" in caplog.text

@@ -121,17 +121,25 @@ class Metrics:
             if child is not None:
                 child.inc(n)
 
-    def start_http(self, addr: str) -> int:
-        """Serves /metrics on ``addr`` (HOST:PORT; port 0 picks one) in a daemon thread; the port."""
+    def start_http(self, addr: str) -> int | None:
+        """Serves /metrics on ``addr`` (HOST:PORT; port 0 picks one) in a daemon thread; the port.
+
+        None when the address is taken: with ``--workers N`` every worker is told the
+        same address, and only the first to bind serves its metrics (the others log it).
+        """
         from prometheus_client import start_http_server
 
         host, _, port = addr.rpartition(":")
+        host = host.strip("[]") or "127.0.0.1"
         if not port.isdigit():
             raise ConfigurationError(f"PROXYVOTE_METRICS_ADDR={addr!r}: expected HOST:PORT")
-        server, _thread = start_http_server(
-            int(port), host.strip("[]") or "127.0.0.1", registry=self.registry
-        )
+        try:
+            server, _thread = start_http_server(int(port), host, registry=self.registry)
+        except OSError as exc:
+            logging.getLogger(__name__).warning("metrics not served on %s: %s", addr, exc.strerror or exc)
+            return None
         self._http = server
+        logging.getLogger(__name__).info("metrics on http://%s:%d/metrics", host, server.server_port)
         return server.server_port
 
     def stop_http(self) -> None:
