@@ -323,3 +323,19 @@ def test_npx_filings_give_agreement_with_each_filer(sqlite_app):
         assert len(filers) >= 2 and "KIM_LLC_proxy_votes" in filers
         assert all(a["total"] == a["agree"] + a["disagree"] for a in filers.values())
         assert sum(a["total"] + a["referred"] for a in filers.values()) > 0
+
+
+def test_the_catalog_gives_a_tenants_version_in_force(sqlite_app):
+    catalog = sqlite_app.catalog
+    tenant, _ = sqlite_app.store.tenants.create("dated-policies")
+    text = (
+        "id: dated\nversion: {n}\n{when}default:\n  vote: REFER\n"
+        "rules:\n  - id: all\n    vote: FOR\n    why: All.\n"
+    )
+    catalog.create(tenant, text.format(n=1, when=""), "dated.yaml")
+    catalog.update(tenant, "dated", 1, text.format(n=2, when="effective_from: 2020-01-01\n"), "dated.yaml")
+    assert catalog.in_force("dated", dt.date(2019, 12, 31), tenant).version == 1
+    assert catalog.in_force("dated", dt.date(2020, 1, 1), tenant).version == 2
+    assert catalog.in_force("dated@1", dt.date(2024, 1, 1), tenant).version == 1
+    with pytest.raises(NotFound):
+        catalog.in_force("dated", dt.date(2020, 1, 1), "another-tenant")

@@ -437,6 +437,8 @@ def run_dask(
     futures of ``load_on_workers(client, parts)``, to run on meetings the workers hold."""
     from dask.distributed import Client, LocalCluster, as_completed
 
+    if progress is not None:
+        progress(0, sum(p.size for p in parts))
     own = None
     if client is None:
         if scheduler:
