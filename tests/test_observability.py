@@ -277,3 +277,24 @@ def test_a_taken_metrics_address_is_logged_not_fatal(served, caplog):
     with caplog.at_level(logging.WARNING, logger="proxyvote.api.observability"):
         assert Metrics().start_http(f"127.0.0.1:{metrics_port}") is None
     assert "metrics not served on" in caplog.text
+
+
+def test_cache_figures_read_lru_caches_byte_bounded_caches_and_dicts():
+    import functools
+    import types
+
+    from proxyvote.api.observability import CacheFigures, cache_figures
+
+    square = functools.lru_cache(maxsize=8)(lambda x: x * x)
+    square(2), square(2), square(3)
+    assert cache_figures(square) == CacheFigures(hits=1, misses=2, entries=2)
+
+    class Bounded(dict):  # the shape of a cache bounded by bytes: stats, bytes, len
+        stats = types.SimpleNamespace(hits=5, misses=2, evictions=1)
+        bytes = 4096
+
+    bounded = Bounded(a=1)
+    assert cache_figures(bounded) == CacheFigures(5, 2, 1, 4096, 1)
+    assert cache_figures({"a": 1, "b": 2}) == CacheFigures(entries=2)
+    assert cache_figures(object()) is None
+    assert cache_figures(bounded) + cache_figures({"b": 2}) == CacheFigures(5, 2, 2, 4096, 1)

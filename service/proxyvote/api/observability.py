@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -149,6 +150,58 @@ class Metrics:
             self._http = None
 
 
+@dataclasses.dataclass
+class CacheFigures:
+    """What a cache tells at scrape time; None where it does not count it."""
+
+    hits: int | None = None
+    misses: int | None = None
+    entries: int = 0
+    bytes: int | None = None
+    evictions: int | None = None
+
+    def __add__(self, other: CacheFigures) -> CacheFigures:
+        def plus(a, b):
+            return None if a is None and b is None else (a or 0) + (b or 0)
+
+        return CacheFigures(
+            plus(self.hits, other.hits),
+            plus(self.misses, other.misses),
+            self.entries + other.entries,
+            plus(self.bytes, other.bytes),
+            plus(self.evictions, other.evictions),
+        )
+
+
+def cache_figures(cache) -> CacheFigures | None:
+    """An lru_cache (cache_info), a cache with ``stats`` (hits, misses, evictions) and
+    ``bytes``, or a plain dict (entries only); None for anything else."""
+    info = _call(cache, "cache_info")
+    if info is not None:
+        return CacheFigures(info.hits, info.misses, info.currsize)
+    stats = getattr(cache, "stats", None)
+    if stats is not None and hasattr(stats, "hits"):
+        return CacheFigures(
+            stats.hits,
+            stats.misses,
+            len(cache),
+            getattr(cache, "bytes", None),
+            getattr(stats, "evictions", None),
+        )
+    if isinstance(cache, dict):
+        return CacheFigures(entries=len(cache))
+    return None
+
+
+def _first(obj, *names: str):
+    """The first of ``obj``'s attributes that is a cache this module can read."""
+    for name in names:
+        found = getattr(obj, name, None)
+        if found is not None and cache_figures(found) is not None:
+            return found
+    return None
+
+
 class AppCollector:
     """Read at scrape time: the caches' statistics and the decision writer's queue.
 
@@ -171,39 +224,45 @@ class AppCollector:
         misses = CounterMetricFamily(
             "proxyvote_cache_misses", "Cache lookups that had to compute", labels=["cache"]
         )
+        evictions = CounterMetricFamily(
+            "proxyvote_cache_evictions", "Entries dropped to stay within the budget", labels=["cache"]
+        )
         entries = GaugeMetricFamily("proxyvote_cache_entries", "Entries held by each cache", labels=["cache"])
-        for name, (hit, miss, size) in self.caches().items():
-            if hit is not None:
-                hits.add_metric([name], hit)
-                misses.add_metric([name], miss)
-            entries.add_metric([name], size)
-        yield hits
-        yield misses
-        yield entries
+        size = GaugeMetricFamily(
+            "proxyvote_cache_bytes", "Estimated bytes held by each cache", labels=["cache"]
+        )
+        for name, figures in self.caches().items():
+            if figures.hits is not None:
+                hits.add_metric([name], figures.hits)
+                misses.add_metric([name], figures.misses or 0)
+            if figures.evictions is not None:
+                evictions.add_metric([name], figures.evictions)
+            if figures.bytes is not None:
+                size.add_metric([name], figures.bytes)
+            entries.add_metric([name], figures.entries)
+        yield from (hits, misses, evictions, entries, size)
         queued = _call(self._app.store.decisions, "queued")
         if queued is not None:
             yield GaugeMetricFamily(
                 "proxyvote_decision_writer_queue", "Decisions waiting for the decision writer", value=queued
             )
 
-    def caches(self) -> dict[str, tuple[int | None, int | None, int]]:
-        """cache -> (hits, misses, entries); hits and misses None where they are not counted."""
+    def caches(self) -> dict[str, CacheFigures]:
         app, found = self._app, {}
-        info = _call(getattr(app.recommender, "_classify_wording", None), "cache_info")
-        if info is not None:
-            found["classification"] = (info.hits, info.misses, info.currsize)
+        classification = _first(app.recommender, "_classify_wording", "classifications", "_classifications")
+        if classification is not None:
+            found["classification"] = cache_figures(classification)
         compiled = getattr(app.catalog, "_compiled", None)
-        if isinstance(compiled, dict):
-            entries = list(compiled.values())  # a copy: other threads may compile meanwhile
-            found["policies_compiled"] = (None, None, len(entries))
-            found["policy_outcomes"] = (
-                None,
-                None,
-                sum(len(getattr(e.policy, "outcomes", ())) for e in entries),
-            )
-        about = getattr(app.evidence, "_about", None)
-        if isinstance(about, dict):
-            found["evidence"] = (None, None, len(about))
+        if compiled is not None and cache_figures(compiled) is not None:
+            found["policies_compiled"] = cache_figures(compiled)
+            values = compiled.values() if isinstance(compiled, dict) else ()
+            memos = {id(m): m for e in list(values) if (m := getattr(e.policy, "outcomes", None)) is not None}
+            outcomes = [f for m in memos.values() if (f := cache_figures(m)) is not None]
+            if outcomes:
+                found["policy_outcomes"] = sum(outcomes[1:], outcomes[0])
+        evidence = _first(app.evidence, "_about", "about_cache", "_cache")
+        if evidence is not None:
+            found["evidence"] = cache_figures(evidence)
         return found
 
 
