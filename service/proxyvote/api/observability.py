@@ -249,7 +249,7 @@ class AppCollector:
 
     def caches(self) -> dict[str, CacheFigures]:
         app, found = self._app, {}
-        classification = _first(app.recommender, "_classify_wording", "classifications", "_classifications")
+        classification = _first(app.recommender, "classification_cache", "_classify_wording")
         if classification is not None:
             found["classification"] = cache_figures(classification)
         compiled = getattr(app.catalog, "_compiled", None)
@@ -263,6 +263,11 @@ class AppCollector:
         evidence = _first(app.evidence, "_about", "about_cache", "_cache")
         if evidence is not None:
             found["evidence"] = cache_figures(evidence)
+        from proxyvote.wire import convert
+
+        parts = [f for c in list(getattr(convert, "_CACHES", ())) if (f := cache_figures(c)) is not None]
+        if parts:  # the serialised response parts wire/convert keeps
+            found["response_parts"] = sum(parts[1:], parts[0])
         return found
 
 
