@@ -39,7 +39,7 @@ def fresh_recommender():
     recommender = load_recommender(Settings.load({}).policy_dir)
     recommender.clear_caches()
     for policy in recommender.policies.all():
-        assert policy.outcomes == {} and policy._candidates == {}
+        assert len(policy.outcomes) == 0 and policy._candidates == {}
     return recommender
 
 

@@ -60,6 +60,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "retry_after_ms", "PROXYVOTE_RETRY_AFTER_MS", "200", "retry hint sent with RESOURCE_EXHAUSTED", int
     ),
+    Setting(
+        "classification_cache_mb", "PROXYVOTE_CLASSIFICATION_CACHE_MB", "64", "classified wordings kept", int
+    ),
+    Setting(
+        "outcome_cache_mb",
+        "PROXYVOTE_OUTCOME_CACHE_MB",
+        "64",
+        "decided outcomes kept, per policy version",
+        int,
+    ),
+    Setting("response_cache_mb", "PROXYVOTE_RESPONSE_CACHE_MB", "32", "serialised response parts kept", int),
+    Setting("evidence_cache_mb", "PROXYVOTE_EVIDENCE_CACHE_MB", "16", "stored evidence kept per issuer", int),
     Setting("max_workers", "PROXYVOTE_MAX_WORKERS", "0", "threads serving RPCs (0: the call limit + 4)", int),
     Setting("grace", "PROXYVOTE_GRACE", "5", "seconds in-flight calls may finish after SIGTERM", float),
     Setting("metrics_addr", "PROXYVOTE_METRICS_ADDR", "", "Prometheus metrics on HOST:PORT (unset: off)"),
@@ -90,6 +102,10 @@ class Settings:
     workers: int
     max_concurrent_rpcs: int
     retry_after_ms: int
+    classification_cache_mb: int
+    outcome_cache_mb: int
+    response_cache_mb: int
+    evidence_cache_mb: int
     max_workers: int
     grace: float
     metrics_addr: str

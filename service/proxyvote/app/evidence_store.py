@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 
+from proxyvote.core.bounded_cache import BoundedCache
 from proxyvote.core.evidence import evidence_as_of
 from proxyvote.core.model import EvidenceRecord, Issuer
 from proxyvote.store import SHARED
@@ -18,13 +19,20 @@ from proxyvote.store.evidence import EvidenceRepository
 # another replica imports are seen within this time; this process's own imports
 # at once. Only what is stored is cached: the as-of date is applied afterwards.
 STORED_TTL = 1.0
-MAX_ISSUERS = 10_000
+CACHE_BYTES = 16 << 20
+
+
+def _records_size(entry: tuple[float, tuple[EvidenceRecord, ...]]) -> int:
+    return sum(
+        300 + len(r.summary) + sum(len(s.publisher) + len(s.url) + len(s.document) for s in r.sources)
+        for r in entry[1]
+    )
 
 
 class EvidenceStore:
-    def __init__(self, repository: EvidenceRepository):
+    def __init__(self, repository: EvidenceRepository, cache_bytes: int = CACHE_BYTES):
         self.repository = repository
-        self._about: dict[tuple[str, str, str], tuple[float, tuple[EvidenceRecord, ...]]] = {}
+        self._about = BoundedCache(cache_bytes, _records_size)
 
     @staticmethod
     def owners(tenant: str) -> tuple[str, ...]:
@@ -44,9 +52,7 @@ class EvidenceStore:
         if cached is not None and time.monotonic() - cached[0] < STORED_TTL:
             return cached[1]
         records = self.repository.about(self.owners(tenant), issuer.ticker, issuer.name)
-        if len(self._about) >= MAX_ISSUERS:
-            self._about.clear()
-        self._about[key] = (time.monotonic(), records)
+        self._about.put(key, (time.monotonic(), records))
         return records
 
     def visible(self, tenant: str, issuer: Issuer, as_of: dt.date) -> tuple[EvidenceRecord, ...]:

@@ -14,12 +14,14 @@ from proxyvote.app.files import (
     load_templates,
 )
 from proxyvote.app.policy_catalog import PolicyCatalog
+from proxyvote.core.policy import set_outcome_memo_bytes
 from proxyvote.core.recommender import Recommender
 from proxyvote.errors import NotMigrated
 from proxyvote.memo.render import MemoRenderer
 from proxyvote.settings import Settings
 from proxyvote.store import SHARED, Store, open_store
 from proxyvote.store.schema import current_revision, head_revision
+from proxyvote.wire import convert
 
 
 @dataclass(frozen=True)
@@ -45,11 +47,14 @@ def build_app(settings: Settings | None = None) -> App:
         current, head = current_revision(store.engine), head_revision()
         if current != head:
             raise NotMigrated(f"at {current or 'nothing'}, needs {head}")
+        # The caches' budgets, before anything is compiled or cached.
+        set_outcome_memo_bytes(settings.outcome_cache_mb << 20)
+        convert.set_cache_bytes(settings.response_cache_mb << 20)
         taxonomy = load_taxonomy(settings.policy_dir)
         catalog = PolicyCatalog(store.policies, taxonomy)
         catalog.seed_bundled(load_policy_library(settings.policy_dir, taxonomy))
-        recommender = Recommender(catalog, taxonomy)
-        evidence = EvidenceStore(store.evidence)
+        recommender = Recommender(catalog, taxonomy, settings.classification_cache_mb << 20)
+        evidence = EvidenceStore(store.evidence, settings.evidence_cache_mb << 20)
         evidence.import_records(SHARED, load_evidence(evidence_files(settings.evidence_dir)))
         memos = MemoRenderer(load_templates(settings.template_dir))
     except BaseException:

@@ -27,11 +27,13 @@ from proxyvote.core.model import (
     Recommendation,
     RuleEvaluation,
 )
-from proxyvote.core.policy import MAX_MEMO, WITH_BOARD, Condition, Policy, Rule
+from proxyvote.core.policy import WITH_BOARD, Condition, Policy, Rule
 
 _ACTIONS = frozenset({"COMPANY_ACTION"})
 UNPLACED_REASON = "the taxonomy could not place this item; a human must classify it"
 _MAX_ERROR = 300
+# What a memo key holds beyond shared objects (its tuples; the item facts a rule reads).
+MEMO_KEY_BYTES = 600
 
 
 def decide_meeting(
@@ -309,9 +311,7 @@ def _decide_item(item: BallotItem, c: Classification, policy: Policy, scope: _Sc
     outcome = policy.outcomes.get(memo_key)
     if outcome is None:
         outcome = _evaluate(item, c, policy, rules, scope)
-        if len(policy.outcomes) >= MAX_MEMO:
-            policy.outcomes.clear()
-        policy.outcomes[memo_key] = outcome
+        policy.outcomes.put(memo_key, outcome, MEMO_KEY_BYTES)
     return _recommendation(item, c, policy, outcome)
 
 

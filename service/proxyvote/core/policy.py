@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import cel
 
+from proxyvote.core.bounded_cache import BoundedCache, outcome_size
 from proxyvote.core.model import NPX_CATEGORIES, PROPONENT_KINDS, REFER, VOTES, PolicyRef
 from proxyvote.core.taxonomy import Taxonomy
 from proxyvote.core.yaml_source import YamlSource, parse_yaml, schema_problems
@@ -145,8 +146,20 @@ SCHEMA = {
 _MACRO_VAR = re.compile(r"\.\s*(?:exists|all|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 _PATH = re.compile(r"\b(item|issuer|meeting)((?:\.[A-Za-z_]\w*)+)")
 _BARE_ITEM = re.compile(r"\bitem\b(?!\s*\.)")
-# Outcomes memoised per policy before the memo is emptied (see engine).
+# Rule selections remembered per policy (one per classification signature: few).
 MAX_MEMO = 200_000
+# Bytes of outcomes memoised per compiled policy version (see engine); a setting,
+# given by the application at start (set_outcome_memo_bytes).
+_OUTCOME_MEMO_BYTES = [64 << 20]
+
+
+def set_outcome_memo_bytes(max_bytes: int) -> None:
+    """The outcome memo's budget for policies compiled from now on."""
+    _OUTCOME_MEMO_BYTES[0] = max(0, int(max_bytes))
+
+
+def _outcome_memo() -> BoundedCache:
+    return BoundedCache(_OUTCOME_MEMO_BYTES[0], outcome_size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +235,7 @@ class Policy:
     # computed from the policy and the keys, so sharing them across threads and
     # requests changes no decision.
     _candidates: dict = field(default_factory=dict, compare=False, repr=False)
-    outcomes: dict = field(default_factory=dict, compare=False, repr=False)
+    outcomes: BoundedCache = field(default_factory=_outcome_memo, compare=False, repr=False)
 
     def __post_init__(self):
         object.__setattr__(self, "ref", PolicyRef(self.id, self.version, self.content_hash))

@@ -9,10 +9,10 @@ a clock; the edges have validated and converted the request already.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from dataclasses import dataclass
 from typing import Protocol
 
+from proxyvote.core.bounded_cache import BoundedCache, classification_size
 from proxyvote.core.classify import classify
 from proxyvote.core.engine import decide_meeting
 from proxyvote.core.evidence import evidence_as_of
@@ -27,7 +27,7 @@ from proxyvote.core.model import (
 from proxyvote.core.policy import Policy
 from proxyvote.core.taxonomy import Taxonomy
 
-CLASSIFICATION_CACHE_SIZE = 1 << 16
+CLASSIFICATION_CACHE_BYTES = 64 << 20
 
 
 class PolicySource(Protocol):
@@ -40,24 +40,33 @@ class PolicySource(Protocol):
 class Recommender:
     policies: PolicySource
     taxonomy: Taxonomy
-    classification_cache_size: int = CLASSIFICATION_CACHE_SIZE
+    classification_cache_bytes: int = CLASSIFICATION_CACHE_BYTES
 
     def __post_init__(self):
         # Classification is a pure function of the item's wording and proponent:
         # items repeat across meetings, seasons and the policies applied to one
-        # meeting, so each distinct wording is classified once.
-        @functools.lru_cache(maxsize=self.classification_cache_size)
-        def classify_wording(title, text, kind, name, category) -> Classification:
-            return classify(
-                BallotItem("", title, kind, text=text, proponent_name=name, category=category), self.taxonomy
-            )
-
-        object.__setattr__(self, "_classify_wording", classify_wording)
+        # meeting, so each distinct wording is classified once, within a budget of bytes.
+        object.__setattr__(
+            self, "_classifications", BoundedCache(self.classification_cache_bytes, classification_size)
+        )
 
     def classify(self, item: BallotItem) -> Classification:
-        return self._classify_wording(
-            item.title, item.text, item.proponent_kind, item.proponent_name, item.category
-        )
+        key = (item.title, item.text, item.proponent_kind, item.proponent_name, item.category)
+        found = self._classifications.get(key)
+        if found is None:
+            found = classify(
+                BallotItem(
+                    "",
+                    item.title,
+                    item.proponent_kind,
+                    text=item.text,
+                    proponent_name=item.proponent_name,
+                    category=item.category,
+                ),
+                self.taxonomy,
+            )
+            self._classifications.put(key, found, len(item.title) + len(item.text) + len(item.proponent_name))
+        return found
 
     def policy(self, reference: str, tenant: str = "", field: str = "policy") -> Policy:
         return self.policies.get(reference, field, tenant)
@@ -77,4 +86,8 @@ class Recommender:
 
     def clear_caches(self) -> None:
         """Forgets every classification (determinism tests start cold)."""
-        self._classify_wording.cache_clear()
+        self._classifications.clear()
+
+    @property
+    def classification_cache(self) -> BoundedCache:
+        return self._classifications

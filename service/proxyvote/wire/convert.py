@@ -11,6 +11,7 @@ import datetime as dt
 
 from google.protobuf import json_format
 
+from proxyvote.core.bounded_cache import BoundedCache
 from proxyvote.core.model import (
     NO_RECOMMENDATION,
     AdviserRecommendation,
@@ -439,30 +440,45 @@ def outcome_to_proto(o: Outcome) -> recommendation_pb2.Recommendation:
     )
 
 
+# Bytes the serialised-part caches below may hold together (a setting: set_cache_bytes).
+_CACHE_BYTES = [32 << 20]
+
+
+def set_cache_bytes(max_bytes: int) -> None:
+    """The budget of the response-part caches; each of the five gets a fifth."""
+    _CACHE_BYTES[0] = max(0, int(max_bytes))
+    for cache in _CACHES:
+        cache.max_bytes = _CACHE_BYTES[0] // len(_CACHES)
+
+
+def _held_bytes(entry: tuple) -> int:
+    return 2 * len(entry[-1])  # the bytes, and about as much again for the objects held
+
+
 class _ByIdentity:
     """Serialized protobuf of values that many recommendations share.
 
     Outcomes and classifications are memoised upstream, so the same object
     comes back for item after item; its message is built once and merged in as
-    bytes. Keyed by identity, holding the object so its id is not reused.
+    bytes. Keyed by identity, holding the object so its id is not reused;
+    bounded by bytes.
     """
 
-    def __init__(self, build, limit: int = 100_000):
+    def __init__(self, build):
         self._build = build
-        self._limit = limit
-        self._entries: dict[int, tuple[object, bytes]] = {}
+        self._entries = BoundedCache(_CACHE_BYTES[0] // 5, _held_bytes)
+        _CACHES.append(self._entries)
 
     def __call__(self, value) -> bytes:
         entry = self._entries.get(id(value))
         if entry is not None and entry[0] is value:
             return entry[1]
         data = self._build(value).SerializeToString(deterministic=True)
-        if len(self._entries) >= self._limit:
-            self._entries.clear()
-        self._entries[id(value)] = (value, data)
+        self._entries.put(id(value), (value, data))
         return data
 
 
+_CACHES: list[BoundedCache] = []
 _outcome_bytes = _ByIdentity(outcome_to_proto)
 _classification_bytes = _ByIdentity(
     lambda c: recommendation_pb2.Recommendation(
@@ -472,12 +488,23 @@ _classification_bytes = _ByIdentity(
     )
 )
 _policy_bytes = _ByIdentity(lambda ref: recommendation_pb2.Recommendation(policy=policy_ref_to_proto(ref)))
-
-
 _evidence_bytes = _ByIdentity(evidence_to_proto)
+_parts = BoundedCache(_CACHE_BYTES[0] // 5, _held_bytes)
+_CACHES.append(_parts)
 
 
-_parts: dict[tuple[int, int, int], tuple[object, object, object, bytes]] = {}
+def cache_stats() -> dict[str, object]:
+    """Hits, misses and bytes of the response-part caches (for metrics)."""
+    return {
+        name: cache._entries if isinstance(cache, _ByIdentity) else cache
+        for name, cache in (
+            ("outcome", _outcome_bytes),
+            ("classification", _classification_bytes),
+            ("policy", _policy_bytes),
+            ("evidence", _evidence_bytes),
+            ("recommendation", _parts),
+        )
+    }
 
 
 def fill_recommendation(message: recommendation_pb2.Recommendation, r: Recommendation) -> None:
@@ -491,9 +518,8 @@ def fill_recommendation(message: recommendation_pb2.Recommendation, r: Recommend
         or entry[2] is not r.policy
     ):
         data = _outcome_bytes(r.outcome) + _classification_bytes(r.classification) + _policy_bytes(r.policy)
-        if len(_parts) >= 100_000:
-            _parts.clear()
-        entry = _parts[key] = (r.outcome, r.classification, r.policy, data)
+        entry = (r.outcome, r.classification, r.policy, data)
+        _parts.put(key, entry)
     message.MergeFromString(entry[3])
     message.item_id = r.item_id
     message.board_recommendation = VOTE_VALUES[r.board_recommendation]
