@@ -214,12 +214,13 @@ def cmd_memo(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    from proxyvote.api.observability import configure_logging
     from proxyvote.api.server import serve
     from proxyvote.api.workers import supervise, worker_count
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = _settings(args)
+    configure_logging(settings.log_format)  # the supervisor's lines as its workers' (json or text)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     count = worker_count(settings)
     if count > 1 and not args.reuse_port:
         return supervise(settings, count)
