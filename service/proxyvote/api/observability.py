@@ -48,6 +48,11 @@ SERVER_FAULTS = frozenset(
         grpc.StatusCode.DATA_LOSS,
     }
 )
+# A failed call is logged at INFO (the caller's fault), WARNING for the server's faults, and
+# DEBUG when shed: shed calls are counted by the metrics (overload is no time for more work).
+LOG_LEVELS = {code: logging.WARNING for code in SERVER_FAULTS} | {
+    grpc.StatusCode.RESOURCE_EXHAUSTED: logging.DEBUG
+}
 
 
 # --- Metrics ----------------------------------------------------------------------
@@ -391,7 +396,7 @@ class RequestInterceptor(grpc.ServerInterceptor):
             histogram.observe(elapsed)
         if code is not grpc.StatusCode.OK:
             log.log(
-                logging.WARNING if code in SERVER_FAULTS else logging.INFO,
+                LOG_LEVELS.get(code, logging.INFO),
                 "%s %s in %.1f ms",
                 method,
                 code.name,
