@@ -15,6 +15,18 @@
   request id of the call that logged.
 - ``otel_interceptor`` imports OpenTelemetry only when asked for
   (``PROXYVOTE_OTEL=1``, ``pip install 'proxyvote[otel]'``).
+
+The metrics (``PROXYVOTE_METRICS_ADDR``, ``curl HOST:PORT/metrics``):
+
+  grpc_server_handled_total{grpc_service,grpc_method,grpc_code}     calls completed
+  grpc_server_handling_seconds{grpc_service,grpc_method,grpc_code}  latency histogram
+  grpc_server_in_flight                          calls being served (queue depth)
+  proxyvote_decisions_total{vote}                items decided (Recommend, StreamRecommend)
+  proxyvote_decision_batch_size                  decisions per group commit (histogram)
+  proxyvote_decision_writer_queue                decisions waiting for the writer
+  proxyvote_cache_{hits,misses,evictions}_total{cache}, proxyvote_cache_{entries,bytes}{cache}
+      cache: classification, policy_outcomes, policies_compiled, evidence, response_parts
+      (hit rate: rate(hits) / (rate(hits) + rate(misses)); only what a cache counts is shown)
 """
 
 from __future__ import annotations
