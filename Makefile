@@ -78,6 +78,9 @@ lint: $(STUBS_STAMP)
 
 bench: $(STUBS_STAMP)
 	$(PY) bench/run.py
+	$(PY) bench/classification.py
+	$(PY) bench/backtest.py
+	$(PY) bench/serving.py
 
 # The HTML memo of the Amazon 2020 AGM, and a screenshot of it (docs/memo-example.png).
 memo-example: $(STUBS_STAMP) $(SYSTEM_STAMP)
