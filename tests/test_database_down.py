@@ -144,12 +144,21 @@ def postgres():
 @pytest.fixture
 def server(postgres, tmp_path):
     """``proxyvote serve`` on the private instance: (address, API key, process, log path)."""
+    from proxyvote.store import open_store
+
+    # One worker: each worker pings and fails on its own, and one starts faster than a supervisor and two.
     env = dict(os.environ, DATABASE_URL=postgres.url, PROXYVOTE_ADDR=f"127.0.0.1:{free_port()}")
+    env.update(PROXYVOTE_WORKERS="1", PYTHONUNBUFFERED="1")
     env.pop("PROXYVOTE_API_KEY", None)
-    for args in (["db", "upgrade"], ["tenant", "create", "db-down"]):
-        done = subprocess.run(PROXYVOTE + args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, done.stderr
-    key = done.stdout.split("API key, shown once: ")[1].strip()
+    upgraded = subprocess.run(
+        PROXYVOTE + ["db", "upgrade"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert upgraded.returncode == 0, upgraded.stderr
+    store = open_store(postgres.url)  # the tenant in-process: an interpreter's start saved
+    try:
+        _, key = store.tenants.create("db-down")
+    finally:
+        store.close()
     log_path = tmp_path / "server.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
@@ -220,7 +229,12 @@ def test_postgres_stopped_is_unavailable_and_not_serving_then_recovers(postgres,
     address, key, process, log_path = server
     bearer = (("authorization", f"Bearer {key}"),)
     with grpc.insecure_channel(address) as channel:
-        _wait_for(lambda: _serving(channel), 15, "health SERVING after start")
+        try:
+            _wait_for(lambda: _serving(channel), 20, "health SERVING after start")
+        except AssertionError as exc:
+            raise AssertionError(
+                f"{exc}; server output:\n{log_path.read_text(errors='replace')[-3000:]}"
+            ) from None
         assert _recommend(channel, key, timeout=10).decision_id.startswith("d_")
         services = _statuses(channel)
         assert "" in services and "proxyvote.v1.RecommendationService" in services
@@ -368,3 +382,20 @@ def test_ping_is_false_at_once_when_nothing_listens_and_true_on_sqlite(tmp_path)
     sqlite = open_database(f"sqlite:///{tmp_path / 'ping.db'}")
     assert sqlite.ping() is True
     sqlite.close()
+
+
+def test_a_database_marked_unreachable_hands_out_no_connection_until_marked_back():
+    from proxyvote.errors import Unavailable
+    from proxyvote.store.database import open_database
+
+    database = open_database(f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none")
+    try:
+        database.mark_reachable(False)
+        database.engine.dispose()  # a new pool keeps the mark
+        with pytest.raises(Unavailable, match="not answering"):
+            database.engine.connect()
+        database.mark_reachable(True)
+        with pytest.raises(Unavailable, match="Connection refused|connection failed"):
+            database.engine.connect()  # tried for real again (nothing listens)
+    finally:
+        database.close()

@@ -135,7 +135,12 @@ def serve(settings: Settings, reuse_port: bool = False) -> None:
     server.start()
     if server.metrics is not None:
         server.metrics.start_http(settings.metrics_addr)
-    database_health = DatabaseHealthMonitor(app.store.database.ping, server.set_database_available)
+
+    def database_available(available: bool) -> None:
+        app.store.database.mark_reachable(available)  # while down, calls fail at once (store/database.py)
+        server.set_database_available(available)
+
+    database_health = DatabaseHealthMonitor(app.store.database.ping, database_available)
     database_health.start()
     host = settings.addr.rsplit(":", 1)[0]
     log.info(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
@@ -48,6 +50,9 @@ class Database:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._ping_engine = ping_engine or engine
+        self._unreachable = threading.Event()  # set: calls fail at once instead of waiting on the database
+        if isinstance(engine.pool, _Pool):
+            engine.pool.unreachable = self._unreachable
 
     def session(self) -> Session:
         return self._sessions()
@@ -56,6 +61,16 @@ class Database:
         self.engine.dispose()
         if self._ping_engine is not self.engine:
             self._ping_engine.dispose()
+
+    def mark_reachable(self, reachable: bool) -> None:
+        """The health monitor's verdict. While unreachable, taking a connection raises Unavailable
+        at once (no connect attempt, no pre-ping), so a database that accepts connections but never
+        answers does not hold calls past their deadlines; pings go on, on their own connection.
+        A no-op on SQLite."""
+        if reachable:
+            self._unreachable.clear()
+        else:
+            self._unreachable.set()
 
     def ping(self) -> bool:
         """Whether the database answers ``SELECT 1`` now.
@@ -74,10 +89,24 @@ class Database:
             return False
 
 
+# SQLAlchemy names a pool's logger after its class: keep this one as quiet as its own (WARNING).
+logging.getLogger(f"{__name__}._Pool").setLevel(logging.WARNING)
+
+
 class _Pool(QueuePool):
-    """The pool of a server database: waiting too long for a free connection is Unavailable, not a bug."""
+    """The pool of a server database: waiting too long for a free connection is Unavailable, not a
+    bug, and while the database is marked unreachable no connection is handed out at all."""
+
+    unreachable: threading.Event | None = None
+
+    def recreate(self) -> _Pool:  # engine.dispose() replaces the pool: keep the mark
+        pool = super().recreate()
+        pool.unreachable = self.unreachable
+        return pool
 
     def _do_get(self):
+        if self.unreachable is not None and self.unreachable.is_set():
+            raise Unavailable("the database is not answering (health is NOT_SERVING); retry later")
         try:
             return super()._do_get()
         except PoolTimeout as exc:
