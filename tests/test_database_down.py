@@ -399,3 +399,41 @@ def test_a_database_marked_unreachable_hands_out_no_connection_until_marked_back
             database.engine.connect()  # tried for real again (nothing listens)
     finally:
         database.close()
+
+
+def test_a_slow_key_lookup_holds_up_only_its_own_call(sqlite_app, monkeypatch):
+    """API keys not yet cached are looked up on the thread serving the call, not on gRPC's
+    dispatching thread: while one waits on the database, health and other calls are answered."""
+    from proxyvote.api.server import create_server
+    from proxyvote.errors import Unavailable
+
+    _, key = sqlite_app.store.tenants.create("slow")
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_then_down(looked_up):
+        entered.set()
+        release.wait(10)
+        raise Unavailable("the database went away during the lookup")
+
+    monkeypatch.setattr(sqlite_app.store.tenants, "for_key", slow_then_down)
+    server = create_server("127.0.0.1:0", sqlite_app, metrics=False)
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            outcome = {}
+            waiting = threading.Thread(
+                target=lambda: outcome.update(
+                    code=_code_within_deadline(lambda: _recommend(channel, key, 10))[0]
+                )
+            )
+            waiting.start()
+            assert entered.wait(10)
+            began = time.monotonic()
+            assert _serving(channel)
+            assert time.monotonic() - began < 0.5
+            release.set()
+            waiting.join(10)
+            assert outcome["code"] is grpc.StatusCode.UNAVAILABLE
+    finally:
+        release.set()
+        server.stop(0)

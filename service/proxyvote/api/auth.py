@@ -2,7 +2,11 @@
 
 Every RPC but health checking and reflection needs ``authorization: Bearer
 <key>``. The interceptor turns callers away early; servicers ask the same
-``Authenticator`` for the tenant (a cached lookup by then).
+``Authenticator`` for the tenant (a cached lookup by then). A key not yet
+cached is looked up on the thread that serves the call, never on gRPC's
+dispatching thread, so a slow or unreachable database cannot stall other calls
+(health included); a failed lookup answers with its own status (UNAVAILABLE
+when the database is down, not UNAUTHENTICATED).
 """
 
 from __future__ import annotations
@@ -24,8 +28,8 @@ class Authenticator:
         self._cache: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def tenant_for_metadata(self, metadata) -> str:
-        """The tenant whose key the call carries; Unauthenticated otherwise."""
+    @staticmethod
+    def _key(metadata) -> str:
         header = ""
         for key, value in metadata or ():
             if key == "authorization":
@@ -34,7 +38,16 @@ class Authenticator:
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise Unauthenticated("send 'authorization: Bearer <API key>' (proxyvote tenant create NAME)")
-        key = key.strip()
+        return key.strip()
+
+    def cached_tenant(self, metadata) -> str | None:
+        """The tenant if the key is known already, None if it must be looked up; Unauthenticated
+        without a key. Never touches the database."""
+        return self._cache.get(self._key(metadata))
+
+    def tenant_for_metadata(self, metadata) -> str:
+        """The tenant whose key the call carries; Unauthenticated otherwise."""
+        key = self._key(metadata)
         tenant = self._cache.get(key)
         if tenant is None:
             tenant = self._tenant_for_key(key)
@@ -57,13 +70,15 @@ class AuthInterceptor(grpc.ServerInterceptor):
     def intercept_service(self, continuation, handler_call_details):
         if handler_call_details.method.startswith(OPEN_METHOD_PREFIXES):
             return continuation(handler_call_details)
+        metadata = handler_call_details.invocation_metadata
         try:
-            self._auth.tenant_for_metadata(handler_call_details.invocation_metadata)
+            if self._auth.cached_tenant(metadata) is not None:
+                return continuation(handler_call_details)
         except Unauthenticated as exc:
             return _deny(str(exc), continuation(handler_call_details))
-        except ProxyvoteError as exc:  # the key could not be looked up: Unavailable when the database is down
-            return _fail(exc, continuation(handler_call_details))
-        return continuation(handler_call_details)
+        return _after_lookup(
+            continuation(handler_call_details), lambda: self._auth.tenant_for_metadata(metadata)
+        )
 
 
 def _deny(message: str, handler):
@@ -73,14 +88,44 @@ def _deny(message: str, handler):
     return _aborting(abort, handler)
 
 
-def _fail(exc: ProxyvoteError, handler):
-    """A handler that answers with the error's mapped status and details (grpc_errors), not UNKNOWN."""
+def _after_lookup(handler, lookup):
+    """The method's handler, run once ``lookup()`` accepts the key, on the pool thread that serves
+    the call; otherwise the call gets the lookup's error as its status (grpc_errors)."""
+    if handler is None:
+        return None
+    if handler.unary_unary:
+        behaviour, wrap = handler.unary_unary, grpc.unary_unary_rpc_method_handler
+    elif handler.unary_stream:
+        behaviour, wrap = handler.unary_stream, grpc.unary_stream_rpc_method_handler
+    elif handler.stream_unary:
+        behaviour, wrap = handler.stream_unary, grpc.stream_unary_rpc_method_handler
+    else:
+        behaviour, wrap = handler.stream_stream, grpc.stream_stream_rpc_method_handler
 
-    def abort(request_or_iterator, context):
-        fail(context, exc, request_id_of(context))
-        context.abort(code_of(exc), str(exc))
+    def check(context) -> None:
+        try:
+            lookup()
+        except ProxyvoteError as exc:
+            fail(context, exc, request_id_of(context))
+            context.abort(code_of(exc), str(exc))
 
-    return _aborting(abort, handler)
+    if handler.response_streaming:
+
+        def run(request, context):
+            check(context)
+            yield from behaviour(request, context)
+
+    else:
+
+        def run(request, context):
+            check(context)
+            return behaviour(request, context)
+
+    return wrap(
+        run,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
 
 
 def _aborting(abort, handler):
