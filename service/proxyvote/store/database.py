@@ -62,6 +62,11 @@ class Database:
         if self._ping_engine is not self.engine:
             self._ping_engine.dispose()
 
+    @property
+    def reachable(self) -> bool:
+        """False while the health monitor finds the database unreachable (``mark_reachable``)."""
+        return not self._unreachable.is_set()
+
     def mark_reachable(self, reachable: bool) -> None:
         """The health monitor's verdict. While unreachable, taking a connection raises Unavailable
         at once (no connect attempt, no pre-ping), so a database that accepts connections but never

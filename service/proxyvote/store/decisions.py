@@ -188,6 +188,8 @@ class DecisionRepository:
         ``time.monotonic()`` value) has passed when its batch is written is not
         stored: its caller gets DeadlineExceeded.
         """
+        if not self._db.reachable:  # fail now rather than queue behind a batch stuck on it
+            raise Unavailable("the database is not answering (health is NOT_SERVING); retry later")
         pending = _Pending(record, deadline)
         self._writer.submit(pending)
         return pending.wait()
