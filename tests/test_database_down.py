@@ -92,6 +92,9 @@ class PrivatePostgres:
             except KeyError:
                 self.close()
                 _missing("running as root and there is no 'postgres' user to run initdb as")
+            if shutil.which("runuser") is None:
+                self.close()
+                _missing("running as root and there is no runuser to run initdb as 'postgres'")
             os.chown(self.dir, owner.pw_uid, owner.pw_gid)
             self._as_postgres = ["runuser", "-u", "postgres", "--"]
 
