@@ -87,3 +87,64 @@ def test_every_method_reflection_lists_is_implemented(served):
     assert not [
         name for name, code in answers.items() if code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
     ]
+
+
+def bad_request_fields(trailing) -> list[tuple[str, str]]:
+    from google.rpc import error_details_pb2, status_pb2
+
+    for key, value in trailing or ():
+        if key == "grpc-status-details-bin":
+            for detail in status_pb2.Status.FromString(value).details:
+                bad = error_details_pb2.BadRequest()
+                if detail.Unpack(bad):
+                    return [(v.field, v.description) for v in bad.field_violations]
+    return []
+
+
+def test_bytes_that_do_not_parse_are_invalid_argument_on_every_method(served):
+    """gRPC itself answers undecodable bytes with INTERNAL; the server names the field instead."""
+    channel, key = served
+    metadata = (("authorization", f"Bearer {key}"),)
+    answers = {}
+    for service, method in listed_methods(channel):
+        path = f"/{service.full_name}/{method.name}"
+        corrupt = b"\xff" * 8  # a tag cut short
+        try:
+            if method.client_streaming:
+                call = channel.stream_stream if method.server_streaming else channel.stream_unary
+                result = call(path)(iter([corrupt]), metadata=metadata, timeout=30)
+                list(result) if method.server_streaming else None
+            elif method.server_streaming:
+                list(channel.unary_stream(path)(corrupt, metadata=metadata, timeout=30))
+            else:
+                channel.unary_unary(path)(corrupt, metadata=metadata, timeout=30)
+            answers[path] = (grpc.StatusCode.OK, [])
+        except grpc.RpcError as exc:
+            answers[path] = (exc.code(), bad_request_fields(exc.trailing_metadata()))
+    assert {p: a[0] for p, a in answers.items() if a[0] != grpc.StatusCode.INVALID_ARGUMENT} == {}
+    assert all(fields and all(f for f, _ in fields) for _, fields in answers.values())
+
+
+def test_a_string_that_is_not_utf8_is_named(served):
+    from proxyvote.v1 import meeting_pb2, recommendation_service_pb2
+
+    channel, key = served
+    request = recommendation_service_pb2.RecommendRequest(
+        meeting=meeting_pb2.Meeting(
+            items=[meeting_pb2.BallotItem(title="ok"), meeting_pb2.BallotItem(title="XY")]
+        ),
+        policy="human-rights-esg",
+    )
+    data = request.SerializeToString().replace(b"XY", b"\xc3\x28")  # not UTF-8
+    with pytest.raises(grpc.RpcError) as raised:
+        channel.unary_unary("/proxyvote.v1.RecommendationService/Recommend")(
+            data, metadata=(("authorization", f"Bearer {key}"),), timeout=30
+        )
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_request_fields(raised.value.trailing_metadata()) == [
+        ("meeting.items[1].title", "is not valid UTF-8")
+    ]
+    # Without a key, the caller learns that first.
+    with pytest.raises(grpc.RpcError) as raised:
+        channel.unary_unary("/proxyvote.v1.RecommendationService/Recommend")(data, timeout=30)
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED

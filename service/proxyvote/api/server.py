@@ -13,6 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from proxyvote.api.auth import Authenticator, AuthInterceptor
+from proxyvote.api.decoding import DecodingInterceptor
 from proxyvote.api.health_monitor import DatabaseHealthMonitor
 from proxyvote.api.observability import Metrics, RequestInterceptor, configure_logging, otel_interceptor
 from proxyvote.api.overload import SPARE_THREADS, InFlight, OverloadInterceptor, method_arity
@@ -103,7 +104,13 @@ def create_server(
     threads = max(max_workers or settings.max_workers, in_flight.limit + SPARE_THREADS)
     grpc_server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads),
-        interceptors=[RequestInterceptor(counted), shedding, *traced, AuthInterceptor(auth)],
+        interceptors=[
+            RequestInterceptor(counted),
+            shedding,
+            *traced,
+            AuthInterceptor(auth),
+            DecodingInterceptor(),
+        ],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
