@@ -129,6 +129,13 @@ def test_policy_references_and_lookups(recommender):
     assert parse_reference("policies/board-aligned") == ("board-aligned", None)
     with pytest.raises(InvalidArgument):
         parse_reference("x@latest")
+    # Found by tests/test_fuzz.py: these reached the database (an int too large for SQLite: INTERNAL)
+    # or int() (a digit that is no ASCII digit: INTERNAL).
+    assert parse_reference("x@2147483647") == ("x", 2147483647)
+    for bad in ("x@2147483648", "x@99999999999999999999999", "x@²", "x@٣", "x@0", "x@-1", "x@+1", "x@ 1"):
+        with pytest.raises(InvalidArgument) as caught:
+            parse_reference(bad, "base")
+        assert [v.field for v in caught.value.violations] == ["base"]
     with pytest.raises(NotFound):
         recommender.policies.get("no-such-policy")
     with pytest.raises(NotFound):

@@ -90,7 +90,7 @@ SCHEMA = {
     "required": ["id", "version", "default", "rules"],
     "properties": {
         "id": _ID,
-        "version": {"type": "integer", "minimum": 1},
+        "version": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},  # int32 in the API
         # The date from which this version is in force (a backtest applies the
         # version in force on each meeting's as-of date); without it, from the start.
         "effective_from": {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"},

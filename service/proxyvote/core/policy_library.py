@@ -8,11 +8,15 @@ a validation problem like any other.
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from proxyvote.core.paging import encode_offset, page_bounds
 from proxyvote.core.policy import Policy, PolicyDocument, compile_policy, read_policy
 from proxyvote.core.taxonomy import Taxonomy
 from proxyvote.errors import FieldViolation, InvalidArgument, NotFound, PolicyInvalid, PolicyProblem
+
+MAX_VERSION = 2**31 - 1  # versions are int32 in the API
+_VERSION = re.compile(r"[0-9]{1,10}")
 
 
 def parse_reference(reference: str, field: str = "policy") -> tuple[str, int | None]:
@@ -23,9 +27,15 @@ def parse_reference(reference: str, field: str = "policy") -> tuple[str, int | N
     policy_id, _, version = text.partition("@")
     if not policy_id:
         raise InvalidArgument([FieldViolation(field, "is required: a policy id or id@version")])
-    if "@" in text and not (version.isdigit() and int(version) >= 1):
+    # ASCII digits only ("²".isdigit() holds, int("²") fails), and a version the API's int32 can carry.
+    if "@" in text and not (_VERSION.fullmatch(version) and 1 <= int(version) <= MAX_VERSION):
         raise InvalidArgument(
-            [FieldViolation(field, f"{reference[:80]!r}: the version after @ must be a positive integer")]
+            [
+                FieldViolation(
+                    field,
+                    f"{reference[:80]!r}: the version after @ must be an integer from 1 to {MAX_VERSION}",
+                )
+            ]
         )
     return policy_id, int(version) if version else None
 
