@@ -53,3 +53,19 @@ def test_rendering_stops_at_its_size_limit_and_huge_repetitions_fail():
         render_template("{% for a in range(100000) %}xxxxxxxxxx{% endfor %}", CONTEXT, max_bytes=10_000)
     with pytest.raises(RenderFailed, match="too large"):
         render_template("{{ 'x' * 1000000000 }}", CONTEXT)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ " + "(" * 1_000 + "1" + ")" * 1_000 + " }}",
+        "{% if 1 %}" * 500 + "{% endif %}" * 500,
+        "{{ [" + "[" * 2_000 + "]" * 2_000 + "] }}",
+        "{{ 1" + " + 1" * 20_000 + " }}",
+    ],
+)
+def test_a_template_nested_too_deeply_is_rejected_not_a_crash(source):
+    # Found by tests/test_fuzz.py: Jinja's parser recursed past Python's limit (RecursionError: INTERNAL).
+    with pytest.raises(TemplateRejected) as caught:
+        check_template(source)
+    assert [v.field for v in caught.value.violations] == ["source"]

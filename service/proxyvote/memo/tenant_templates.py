@@ -48,8 +48,16 @@ def check_template(source: str, field: str = "source") -> None:
     environment = _environment()
     try:
         tree = environment.parse(source)
+        problems = _problems(tree)
     except TemplateSyntaxError as exc:
         raise TemplateRejected([FieldViolation(field, f"line {exc.lineno}: {exc.message}")]) from exc
+    except RecursionError as exc:  # Jinja parses and walks the tree recursively
+        raise TemplateRejected([FieldViolation(field, "nests too deeply to be checked")]) from exc
+    if problems:
+        raise TemplateRejected([FieldViolation(field, p) for p in problems])
+
+
+def _problems(tree) -> list[str]:
     problems = []
     for node in tree.find_all(
         (
@@ -76,8 +84,7 @@ def check_template(source: str, field: str = "source") -> None:
             problems.append(f"line {line}: {node.arg.value!r} is not reachable from a memo template")
         elif isinstance(node, nodes.Name) and node.name.startswith("_"):
             problems.append(f"line {line}: {node.name!r} is not reachable from a memo template")
-    if problems:
-        raise TemplateRejected([FieldViolation(field, p) for p in problems])
+    return problems
 
 
 def _render_in_child(source: str, context: dict, max_bytes: int, out: multiprocessing.Queue) -> None:
