@@ -694,3 +694,19 @@ def test_a_record_naming_two_stored_meetings_by_two_identifiers_merges_them_into
         assert (again.imported, again.merged, again.unchanged) == (0, 0, 1)
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("a.json", b"[" * 100_000 + b"]" * 100_000),
+        ("b.json", b'{"a":' * 100_000 + b"1" + b"}" * 100_000),
+        ("c.jsonl", b'{"vote_description":' * 100_000),
+        ("d.json", b'[{"meeting_id": ' + b"[" * 100_000 + b"]" * 100_000 + b"}]"),
+    ],
+)
+def test_json_nested_too_deeply_is_refused_naming_the_file(name, content):
+    # Found by tests/test_fuzz.py: json recursed past Python's limit (RecursionError: INTERNAL).
+    with pytest.raises(InvalidArgument) as caught:
+        read_meeting_file(name, content)
+    assert [v.field.split(":")[0] for v in caught.value.violations] == [name]

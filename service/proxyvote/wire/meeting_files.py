@@ -54,8 +54,8 @@ def detect_format(name: str, content: bytes) -> str:
         first = content.lstrip(b"\xef\xbb\xbf \t\r\n").split(b"\n", 1)[0]
         try:
             record = json.loads(first)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return "meeting"  # a pretty-printed object: one meeting
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+            return "meeting"  # a pretty-printed object: one meeting (or not JSON: its reader says so)
         return "npx-jsonl" if isinstance(record, dict) and "vote_description" in record else "meeting"
     if lower.endswith(".xml"):
         return "npx-xml"
@@ -94,6 +94,10 @@ def read_meeting_file(name: str, content: bytes, filer: str = "", source: str = 
         except json.JSONDecodeError as exc:
             raise InvalidArgument(
                 [FieldViolation(f"{name}:line {exc.lineno}", f"not JSON: {exc.msg}")]
+            ) from exc
+        except RecursionError as exc:  # json recurses once per level of nesting
+            raise InvalidArgument(
+                [FieldViolation(name, "not JSON this service reads: nested too deeply")]
             ) from exc
         meetings = tuple(
             convert.meeting_from_json(json.dumps(document), field=f"{name}[{i}]")

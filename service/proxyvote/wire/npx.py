@@ -381,6 +381,9 @@ def rows_from_jsonl(text: str, name: str, filer: str = "", source: str = "") -> 
         except json.JSONDecodeError as exc:
             errors.add(where, f"not a JSON object: {exc.msg} (column {exc.colno})")
             continue
+        except RecursionError:  # json recurses once per level of nesting
+            errors.add(where, "not a JSON object this service reads: nested too deeply")
+            continue
         if not isinstance(record, dict):
             errors.add(where, "not a JSON object")
             continue
