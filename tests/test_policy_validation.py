@@ -85,6 +85,32 @@ def test_cel_names_are_checked_against_what_conditions_can_see(recommender, cond
     assert fragment in problem.message
 
 
+_LIST = "[" + ",".join(str(i) for i in range(200)) + "]"
+
+
+@pytest.mark.parametrize(
+    "condition, nested",
+    [
+        # Found by tests/test_fuzz.py: 200-element lists four deep are 1.6 billion steps, which held a
+        # server thread and a core for minutes on every Recommend under the policy.
+        (
+            f"{_LIST}.exists(a, {_LIST}.exists(b, {_LIST}.exists(c, {_LIST}.exists(d, a + b + c + d < 0))))",
+            True,
+        ),
+        ("controversies(item.topics, 3).exists(e, e.topics.exists(t, t == 'x'))", True),
+        ("item.topics.exists(t, t == '.all(x, [1].map(y, y))') && item.flags.all(f, f != 'x')", False),
+        ("controversies(item.topics, 3).filter(e, e.status == 'CONFIRMED').map(e, e.kind).size() > 0", False),
+    ],
+)
+def test_a_comprehension_inside_another_is_refused(recommender, condition, nested):
+    text = VALID + f'    if: "{condition}"\n'
+    if nested:
+        [problem] = problems_of(text, recommender)
+        assert "inside another one's body" in problem.message and problem.path == "rules[0].if"
+    else:
+        assert read_policy(text, "ok.yaml", recommender.taxonomy).id == "valid"
+
+
 def test_unknown_rationale_placeholders_are_rejected(recommender):
     [problem] = problems_of(VALID.replace("why: Supports.", "why: Supports $company."), recommender)
     assert "$company" in problem.message and problem.line == 8

@@ -378,7 +378,45 @@ def cel_problems(expression: str) -> list[str]:
         first = tail.split(".")[1]
         if root == "item" and first not in ITEM_FIELDS:
             problems.append(f"unknown field item.{first} (known: {', '.join(sorted(ITEM_FIELDS))})")
+    if _nests_comprehensions(expression):
+        problems.append(
+            "a comprehension (all, exists, exists_one, map, filter) inside another one's body is not "
+            "allowed: its cost multiplies with each level (200-element lists four deep are 1.6 billion steps)"
+        )
     return problems
+
+
+# CEL string literals (skipped), comprehension macro calls, and brackets.
+_CEL_STRING = (
+    r"[rRbB]{0,2}(?:"
+    + r"'{3}.*?'{3}"
+    + r'|"{3}.*?"{3}'
+    + r"|'(?:\\.|[^'\\\n])*'"
+    + r'|"(?:\\.|[^"\\\n])*"'
+    + r")"
+)
+_TOKEN = re.compile(
+    rf"(?P<string>{_CEL_STRING})"
+    r"|(?P<macro>\.\s*(?:all|exists_one|exists|map|filter)\s*\()"
+    r"|(?P<open>[(\[{])|(?P<close>[)\]}])",
+    re.DOTALL,
+)
+
+
+def _nests_comprehensions(expression: str) -> bool:
+    """Whether a comprehension macro is called inside another's arguments (string literals skipped)."""
+    stack: list[bool] = []  # one per open bracket: whether it opened a macro's arguments
+    for match in _TOKEN.finditer(expression):
+        kind = match.lastgroup
+        if kind == "macro":
+            if any(stack):
+                return True
+            stack.append(True)
+        elif kind == "open":
+            stack.append(False)
+        elif kind == "close" and stack:
+            stack.pop()
+    return False
 
 
 def _first_line(exc: Exception) -> str:
