@@ -148,3 +148,29 @@ def test_a_string_that_is_not_utf8_is_named(served):
     with pytest.raises(grpc.RpcError) as raised:
         channel.unary_unary("/proxyvote.v1.RecommendationService/Recommend")(data, timeout=30)
     assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_string_holding_nul_is_refused_naming_the_field(served):
+    # Found by tests/test_fuzz.py on PostgreSQL, which stores and compares no NUL: DataError, INTERNAL.
+    from proxyvote.v1 import decision_service_pb2, memo_service_pb2
+
+    channel, key = served
+    metadata = (("authorization", f"Bearer {key}"),)
+    for path, request, field in (
+        (
+            "/proxyvote.v1.DecisionService/GetDecision",
+            decision_service_pb2.GetDecisionRequest(decision_id="d\x00"),
+            "decision_id",
+        ),
+        (
+            "/proxyvote.v1.MemoService/UploadMemoTemplate",
+            memo_service_pb2.UploadMemoTemplateRequest(name="t", source="<p>\x00</p>"),
+            "source",
+        ),
+    ):
+        with pytest.raises(grpc.RpcError) as raised:
+            channel.unary_unary(path)(request.SerializeToString(), metadata=metadata, timeout=30)
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert bad_request_fields(raised.value.trailing_metadata()) == [
+            (field, "must not contain NUL (U+0000) characters")
+        ]

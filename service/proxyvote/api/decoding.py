@@ -6,7 +6,8 @@ parse (a corrupt wire format, a string that is not UTF-8) with INTERNAL
 This interceptor wraps every method's deserializer: such bytes become an
 ``Undecodable`` value, which the method answers with INVALID_ARGUMENT and a
 BadRequest naming the field (``wire.undecodable.locate``), for one request or
-any message of a stream.
+any message of a stream. So does a string holding NUL (U+0000), which parses
+but which PostgreSQL can neither store nor compare.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from google.protobuf.message import DecodeError
 
 from proxyvote.api.grpc_errors import fail, request_id_of
 from proxyvote.errors import FieldViolation, InvalidArgument
-from proxyvote.wire.undecodable import WHOLE, locate
+from proxyvote.wire.undecodable import WHOLE, locate, nul_field
 
 
 class Undecodable:
@@ -35,11 +36,18 @@ def _safe(deserialize):
 
     def decode(data: bytes):
         try:
-            return deserialize(data)
+            message = deserialize(data)
         except (DecodeError, ValueError, TypeError):
             if descriptor is None:
                 return Undecodable(WHOLE, "does not parse")
             return Undecodable(*locate(descriptor, data))
+        # A NUL character is valid protobuf but no text PostgreSQL can store or compare: refused here,
+        # for every field of every method (a zero byte is rare in a request, so this is seldom a walk).
+        if b"\x00" in data and hasattr(message, "ListFields"):
+            field = nul_field(message)
+            if field is not None:
+                return Undecodable(field, "must not contain NUL (U+0000) characters")
+        return message
 
     return decode
 

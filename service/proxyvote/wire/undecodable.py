@@ -90,3 +90,31 @@ def _walk(descriptor: Descriptor, data: memoryview, path: str, depth: int) -> tu
         if pos > len(data):
             return name, "is not valid protobuf: its value is cut short"
     return None
+
+
+def nul_field(message, path: str = "") -> str | None:
+    """The path of the first string field holding NUL (U+0000), which PostgreSQL cannot store."""
+    for field, value in message.ListFields():
+        name = f"{path}.{field.name}" if path else field.name
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            for key, item in value.items():
+                if isinstance(key, str) and "\x00" in key:
+                    return f"{name}[{key!r}]"
+                if isinstance(item, str) and "\x00" in item:
+                    return f"{name}[{key!r}]"
+                if hasattr(item, "ListFields"):
+                    found = nul_field(item, f"{name}[{key!r}]")
+                    if found:
+                        return found
+        elif field.type == FieldDescriptor.TYPE_STRING:
+            values = value if field.is_repeated else (value,)
+            for index, text in enumerate(values):
+                if "\x00" in text:
+                    return f"{name}[{index}]" if field.is_repeated else name
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            values = value if field.is_repeated else (value,)
+            for index, item in enumerate(values):
+                found = nul_field(item, f"{name}[{index}]" if field.is_repeated else name)
+                if found:
+                    return found
+    return None
