@@ -298,3 +298,16 @@ def test_cache_figures_read_lru_caches_byte_bounded_caches_and_dicts():
     assert cache_figures({"a": 1, "b": 2}) == CacheFigures(entries=2)
     assert cache_figures(object()) is None
     assert cache_figures(bounded) + cache_figures({"b": 2}) == CacheFigures(5, 2, 2, 4096, 1)
+
+
+def test_serving_imports_neither_prometheus_nor_opentelemetry_unless_asked_for():
+    """Start-up time: both are imported by the server only when their setting is on."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, proxyvote.api.server, proxyvote.cli.main; "
+        "print(sorted(m for m in sys.modules if m.startswith(('prometheus_client', 'opentelemetry'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
