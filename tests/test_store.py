@@ -197,6 +197,12 @@ def test_an_override_is_a_new_record_beside_the_decision(app):
             ),
             grpc.StatusCode.NOT_FOUND,
         ),
+        (  # found by tests/test_fuzz.py: longer than the column was a DataError on PostgreSQL (INTERNAL)
+            ds.OverrideRecommendationRequest(
+                decision_id=ids[3], item_id="6", vote=enums_pb2.AGAINST, reason="r", analyst="x" * 201
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
     ):
         assert call(server, "DecisionService/OverrideRecommendation", bad, key)[1] is code
     verified, _, _, _ = call(server, "DecisionService/VerifyAuditLog", ds.VerifyAuditLogRequest(), key)

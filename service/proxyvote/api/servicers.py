@@ -273,6 +273,9 @@ class DecisionServicer(decision_service_pb2_grpc.DecisionServiceServicer):
             violations.append(FieldViolation("vote", "is required: a vote a shareholder can cast"))
         if len(request.reason) > 10_000:
             violations.append(FieldViolation("reason", "is longer than 10000 characters"))
+        for field, value in (("item_id", request.item_id), ("analyst", request.analyst)):
+            if len(value) > convert.MAX_ID:  # the store's column: longer was a DataError on PostgreSQL
+                violations.append(FieldViolation(field, f"is longer than {convert.MAX_ID} characters"))
         if violations:
             raise InvalidArgument(violations)
         stored = self._log.override(
