@@ -432,3 +432,21 @@ def test_a_stored_decision_holds_the_stored_evidence_it_saw_and_nothing_later(ap
         key,
     )
     assert replay.identical
+
+
+def test_a_policy_filename_longer_than_its_column_is_refused(app):
+    # Found while fuzzing: a filename past the store's 300-character column was a DataError
+    # answered INTERNAL on PostgreSQL (SQLite stores any length).
+    _, key = app.store.tenants.create("filenames")
+    server = servicers_under_test(app)
+    for method, request in (
+        ("PolicyService/CreatePolicy", ps.CreatePolicyRequest(source=CHILD_V1, filename="f" * 301)),
+        ("PolicyService/ValidatePolicy", ps.ValidatePolicyRequest(source=CHILD_V1, filename="f" * 301)),
+    ):
+        _, code, details, trailing = call(server, method, request, key)
+        assert code is grpc.StatusCode.INVALID_ARGUMENT, details
+        assert "filename" in details
+    _, code, details, _ = call(
+        server, "PolicyService/CreatePolicy", ps.CreatePolicyRequest(source=CHILD_V1, filename="f" * 300), key
+    )
+    assert code is grpc.StatusCode.OK, details

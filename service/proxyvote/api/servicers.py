@@ -148,7 +148,7 @@ class PolicyServicer(policy_service_pb2_grpc.PolicyServiceServicer):
         if not request.source.strip():
             raise InvalidArgument([FieldViolation("source", "is required: a policy document")])
         try:
-            policy, _ = self._catalog.check(tenant, request.source, request.filename or "<request>")
+            policy, _ = self._catalog.check(tenant, request.source, _filename(request))
         except PolicyInvalid as exc:
             return policy_service_pb2.ValidatePolicyResponse(
                 valid=False, problems=[convert.problem_to_proto(p) for p in exc.problems]
@@ -159,7 +159,7 @@ class PolicyServicer(policy_service_pb2_grpc.PolicyServiceServicer):
     def CreatePolicy(self, request, context):
         tenant = self._auth.tenant(context)
         _require(request.source, "source", "a policy document")
-        entry = self._catalog.create(tenant, request.source, request.filename or "<request>")
+        entry = self._catalog.create(tenant, request.source, _filename(request))
         return policy_service_pb2.CreatePolicyResponse(policy=policy_message(entry))
 
     @unary(policy_service_pb2.UpdatePolicyResponse)
@@ -170,7 +170,7 @@ class PolicyServicer(policy_service_pb2_grpc.PolicyServiceServicer):
         if request.expected_version < 1:
             raise InvalidArgument([FieldViolation("expected_version", "is required: the version you read")])
         entry = self._catalog.update(
-            tenant, request.name, request.expected_version, request.source, request.filename or "<request>"
+            tenant, request.name, request.expected_version, request.source, _filename(request)
         )
         return policy_service_pb2.UpdatePolicyResponse(policy=policy_message(entry))
 
@@ -200,6 +200,16 @@ class PolicyServicer(policy_service_pb2_grpc.PolicyServiceServicer):
                 for c in changes
             ],
         )
+
+
+MAX_FILENAME = 300  # the store's column
+
+
+def _filename(request) -> str:
+    """The policy document's file name, for its problems and the store; "<request>" without one."""
+    if len(request.filename) > MAX_FILENAME:
+        raise InvalidArgument([FieldViolation("filename", f"is longer than {MAX_FILENAME} characters")])
+    return request.filename or "<request>"
 
 
 def _require(value: str, field: str, what: str) -> None:
