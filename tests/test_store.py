@@ -450,3 +450,25 @@ def test_a_policy_filename_longer_than_its_column_is_refused(app):
         server, "PolicyService/CreatePolicy", ps.CreatePolicyRequest(source=CHILD_V1, filename="f" * 300), key
     )
     assert code is grpc.StatusCode.OK, details
+
+
+def test_evidence_issuer_longer_than_its_columns_is_refused(app):
+    # Found while fuzzing: an issuer ticker past the store's 40-character column (or a name past
+    # 4000) was a DataError answered INTERNAL on PostgreSQL (SQLite stores any length).
+    from proxyvote.v1 import enums_pb2, evidence_pb2
+    from proxyvote.v1 import evidence_service_pb2 as es
+
+    _, key = app.store.tenants.create("long-issuers")
+    server = servicers_under_test(app)
+    for issuer, field in (
+        (evidence_pb2.EvidenceIssuer(name="Amazon.com, Inc.", ticker="T" * 41), "records[0].issuer.ticker"),
+        (evidence_pb2.EvidenceIssuer(name="N" * 4001, ticker="AMZN"), "records[0].issuer.name"),
+    ):
+        record = evidence_pb2.EvidenceRecord(
+            evidence_id="long", issuer=issuer, published="2020-01-15", kind=enums_pb2.CONTROVERSY
+        )
+        _, code, details, trailing = call(
+            server, "EvidenceService/ImportEvidence", es.ImportEvidenceRequest(records=[record]), key
+        )
+        assert code is grpc.StatusCode.INVALID_ARGUMENT, details
+        assert field in details

@@ -40,6 +40,7 @@ MAX_TITLE = 4_000
 MAX_TEXT = 200_000
 MAX_ID = 200
 MAX_EVIDENCE = 10_000
+MAX_CODE = 40  # tickers and other issuer codes
 
 _VOTE = enums_pb2.Vote
 _KIND = enums_pb2.ProponentKind
@@ -334,6 +335,9 @@ def _record(v: _Violations, r: evidence_pb2.EvidenceRecord, field: str) -> Evide
     event_date = _check_date(v, f"{field}.event_date", r.event_date, required=False)
     if not (r.issuer.name or r.issuer.ticker):
         v.add(f"{field}.issuer", "needs a name or a ticker")
+    # The store's columns: longer was a DataError on PostgreSQL.
+    _check_text(v, f"{field}.issuer.name", r.issuer.name, MAX_TITLE, required=False)
+    _check_text(v, f"{field}.issuer.ticker", r.issuer.ticker, MAX_CODE, required=False)
     kind = _enum(v, f"{field}.kind", EKIND_NAMES, r.kind)
     if not r.kind:
         v.add(f"{field}.kind", "is required")
