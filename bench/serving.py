@@ -95,8 +95,17 @@ class Served:
             os.killpg(self.process.pid, signal.SIGKILL)
 
 
+# Retry a refused connection every 20 ms, not after gRPC's default backoff (1 s, then
+# longer), which would be measured as start-up time.
+FAST_RECONNECT = [
+    ("grpc.initial_reconnect_backoff_ms", 20),
+    ("grpc.min_reconnect_backoff_ms", 20),
+    ("grpc.max_reconnect_backoff_ms", 20),
+]
+
+
 def wait_serving(address: str, started: float, deadline: float = 60) -> float:
-    with grpc.insecure_channel(address) as channel:
+    with grpc.insecure_channel(address, options=FAST_RECONNECT) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.perf_counter() - started < deadline:
             try:
