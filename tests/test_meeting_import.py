@@ -11,6 +11,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import grpc
 import pytest
 from proxyvote.app.meeting_import import MeetingImporter, SourceFile
 from proxyvote.core.meetings import combine, meeting_key, merge_meetings, same_meeting
@@ -710,3 +711,21 @@ def test_json_nested_too_deeply_is_refused_naming_the_file(name, content):
     with pytest.raises(InvalidArgument) as caught:
         read_meeting_file(name, content)
     assert [v.field.split(":")[0] for v in caught.value.violations] == [name]
+
+
+@pytest.mark.parametrize("issuer", [{"name": "N" * 3000}, {"name": "Amazon.com, Inc.", "cusip": "9" * 400}])
+def test_a_meeting_whose_key_is_longer_than_its_column_imports(app, issuer):
+    # Found while fuzzing: the meeting key (issuer code or name, and the date) past the store's
+    # 300-character column was a DataError answered INTERNAL on PostgreSQL.
+    from proxyvote.v1 import meeting_service_pb2 as ms
+
+    _, key = app.store.tenants.create("long-keys")
+    meeting = json.loads((EXAMPLES / "meetings" / "amazon-2019-agm.json").read_text())
+    meeting["issuer"] = issuer
+    request = ms.ImportMeetingsRequest(
+        files=[ms.MeetingFile(name="m.json", content=json.dumps(meeting).encode())]
+    )
+    _, code, details, _ = call(servicers_under_test(app), "MeetingService/ImportMeetings", request, key)
+    assert code is grpc.StatusCode.OK, details
+    again = call(servicers_under_test(app), "MeetingService/ImportMeetings", request, key)[0]
+    assert again.unchanged == 1  # the bounded key still finds the stored meeting

@@ -59,11 +59,22 @@ def meeting_key(meeting: Meeting) -> str:
     """
     issuer = meeting.issuer
     for kind, value in issuer_identifiers(issuer):
-        return f"{kind}:{value}@{meeting.meeting_date.isoformat()}"
+        return _bounded(kind, value, meeting)
     ticker = normalise_identifier(issuer.ticker)
     if ticker:
-        return f"ticker:{ticker}@{meeting.meeting_date.isoformat()}"
-    return f"name:{normalise_text(issuer.name)}@{meeting.meeting_date.isoformat()}"
+        return _bounded("ticker", ticker, meeting)
+    return _bounded("name", normalise_text(issuer.name), meeting)
+
+
+MAX_KEY = 300  # the store's column
+
+
+def _bounded(kind: str, value: str, meeting: Meeting) -> str:
+    """``kind:value@date``; a value too long for MAX_KEY keeps its start and a digest of the whole."""
+    date = meeting.meeting_date.isoformat()
+    if len(kind) + len(value) + len(date) + 2 > MAX_KEY:
+        value = f"{value[:200]}#{hashlib.sha256(value.encode()).hexdigest()[:16]}"
+    return f"{kind}:{value}@{date}"
 
 
 def same_meeting(a: Meeting, b: Meeting) -> bool:
