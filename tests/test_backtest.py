@@ -274,6 +274,12 @@ def test_run_backtest_names_every_bad_field(sqlite_app):
     )
     _, code, details = rpc.termination()
     assert code.name == "INVALID_ARGUMENT"
+    # A request for thousands of policies (each a pass over every meeting) is refused up front.
+    rpc = server.invoke_unary_stream(
+        method, bearer(key), bs.RunBacktestRequest(policies=["human-rights-esg"] * 51), None
+    )
+    _, code, details = rpc.termination()
+    assert code.name == "INVALID_ARGUMENT" and "policies" in details
 
 
 # --- the CLI -----------------------------------------------------------------------

@@ -16,6 +16,7 @@ from proxyvote.v1 import backtest_service_pb2_grpc as bs_grpc
 from proxyvote.wire import convert
 
 _NAME = "backtests/"
+MAX_POLICIES = 50
 
 
 class BacktestServicer(bs_grpc.BacktestServiceServicer):
@@ -80,6 +81,8 @@ def _arguments(request) -> tuple[list[str], Selection, int]:
     references = [p.strip() for p in request.policies]
     if not references or not all(references):
         violations.append(FieldViolation("policies", "name one or more policies (id or id@version)"))
+    elif len(references) > MAX_POLICIES:  # each one is a pass over every selected meeting
+        violations.append(FieldViolation("policies", f"names more than {MAX_POLICIES} policies"))
     lead_days = request.lead_days if request.HasField("lead_days") else DEFAULT_LEAD_DAYS
     if not 0 <= lead_days <= 366:
         violations.append(FieldViolation("lead_days", "must be between 0 and 366"))
