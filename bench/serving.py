@@ -49,12 +49,12 @@ def free_port() -> int:
 class Served:
     """`proxyvote serve` on a fresh migrated SQLite database, with one tenant."""
 
-    def __init__(self, workers: int, **env):
+    def __init__(self, workers: int, database_url: str = "", **env):
         self.dir = tempfile.mkdtemp(prefix="proxyvote-serving-")
         self.address = f"127.0.0.1:{free_port()}"
         self.env = dict(
             os.environ,
-            DATABASE_URL=f"sqlite:///{self.dir}/proxyvote.db",
+            DATABASE_URL=database_url or f"sqlite:///{self.dir}/proxyvote.db",
             PROXYVOTE_ADDR=self.address,
             PROXYVOTE_LOG_FORMAT="text",
             **env,
@@ -164,6 +164,7 @@ def drive(address: str, requests: list[bytes], inflight: int, metadata, channels
     return {
         "seconds": elapsed,
         "calls_per_s": len(requests) / elapsed,
+        "ok_per_s": state["codes"].get("OK", 0) / elapsed,
         "codes": state["codes"],
         "p50_ms": 1000 * latencies[len(latencies) // 2],
         "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
@@ -179,11 +180,43 @@ def bench_start(runs: int) -> dict:
     return {"seconds_to_serving": times, "median": statistics.median(times), "target": 1.5}
 
 
-def bench_workers(calls: int, inflight: int) -> dict:
+def fresh_postgres(admin_url: str) -> str:
+    """A new, empty database on the PostgreSQL at ``admin_url``, or "" when it is not reachable."""
+    import uuid
+
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"proxyvote_bench_{uuid.uuid4().hex[:10]}"
+    try:
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    except sqlalchemy.exc.OperationalError:
+        return ""
+    finally:
+        engine.dispose()
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_postgres(admin_url: str, url: str) -> None:
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def bench_workers(calls: int, inflight: int, database: str, pg_url: str) -> dict:
+    """Calls/s with 1 and with one worker per core. SQLite has one writer at a time, so
+    workers scale on PostgreSQL (a fresh database on ``pg_url``), the deployment for them."""
     cores = os.cpu_count() or 1
-    out = {}
+    out: dict = {"database": database}
     for workers in sorted({1, cores}):
-        served = Served(workers)
+        url = fresh_postgres(pg_url) if database == "postgresql" else ""
+        if database == "postgresql" and not url:
+            return {"database": database, "skipped": f"PostgreSQL not reachable at {pg_url}"}
+        served = Served(workers, url)
         requests = workload.DistinctRequests(seed=workers).batch(calls + calls // 10)
         drive(
             served.address, requests[: calls // 10], inflight, served.metadata, channels=4 * workers
@@ -192,6 +225,8 @@ def bench_workers(calls: int, inflight: int) -> dict:
             served.address, requests[calls // 10 :], inflight, served.metadata, 4 * workers
         )
         served.stop()
+        if url:
+            drop_postgres(pg_url, url)
     return out
 
 
@@ -243,7 +278,11 @@ def main(argv=None) -> int:
     p.add_argument("--only", choices=["start", "workers", "overload", "memory"])
     p.add_argument("--start-runs", type=int, default=5)
     p.add_argument("--calls", type=int, default=3000)
-    p.add_argument("--inflight", type=int, default=16)
+    p.add_argument("--inflight", type=int, default=12, help="calls in flight (below the per-worker limit)")
+    p.add_argument(
+        "--database", choices=["postgresql", "sqlite"], default="postgresql", help="for the workers figure"
+    )
+    p.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     p.add_argument("--callers", type=int, default=64)
     p.add_argument("--memory-meetings", type=int, default=12000)
     p.add_argument("--samples", type=int, default=12)
@@ -254,7 +293,7 @@ def main(argv=None) -> int:
         results["start"] = bench_start(args.start_runs)
         print("start:", json.dumps(results["start"]))
     if args.only in (None, "workers"):
-        results["workers"] = bench_workers(args.calls, args.inflight)
+        results["workers"] = bench_workers(args.calls, args.inflight, args.database, args.pg_url)
         print("workers:", json.dumps(results["workers"]))
     if args.only in (None, "overload"):
         results["overload"] = bench_overload(args.calls, args.callers)
