@@ -84,3 +84,23 @@ def test_calls_past_the_limit_are_refused_at_once_with_a_retry_hint(busy_server)
     release.set()
     assert stub.Recommend(request, metadata=metadata, timeout=30).recommendations
 
+
+def test_calls_grpc_ends_before_their_handler_runs_leave_the_count(busy_server):
+    # Found by tests/test_fuzz.py: a request over the size limit is refused by gRPC before the
+    # handler runs, so its place in the count was never left; after LIMIT of them the server
+    # refused every call, for good.
+    channel, metadata, entered, release = busy_server
+    release.set()
+    oversized = b"\x0a\x80\x80\x80\x11" + b"a" * (34 * 1024 * 1024)  # one ~34 MiB field
+    with grpc.insecure_channel(
+        channel._channel.target().decode(), options=[("grpc.max_send_message_length", -1)]
+    ) as big_channel:
+        validate = big_channel.unary_unary("/proxyvote.v1.PolicyService/ValidatePolicy")
+        for _ in range(LIMIT + 2):
+            with pytest.raises(grpc.RpcError) as refused:
+                validate(oversized, metadata=metadata, timeout=30)
+            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "overloaded" not in (refused.value.details() or "")
+    with pytest.raises(grpc.RpcError) as answered:
+        channel.unary_unary("/proxyvote.v1.PolicyService/ValidatePolicy")(b"", metadata=metadata, timeout=30)
+    assert answered.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # served, not shed

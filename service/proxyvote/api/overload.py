@@ -11,6 +11,7 @@ behind them. Health checks and reflection are never shed.
 from __future__ import annotations
 
 import threading
+import weakref
 
 import grpc
 
@@ -72,8 +73,31 @@ class OverloadInterceptor(grpc.ServerInterceptor):
         return _counted(handler, self.in_flight)
 
 
+class _Slot:
+    """One admitted call's place in the count, left once."""
+
+    def __init__(self, in_flight: InFlight):
+        self._in_flight = in_flight
+        self._held = True
+        self._lock = threading.Lock()
+
+    def leave(self) -> None:
+        with self._lock:
+            if not self._held:
+                return
+            self._held = False
+        self._in_flight.leave()
+
+
 def _counted(handler: grpc.RpcMethodHandler, in_flight: InFlight) -> grpc.RpcMethodHandler:
-    """The same handler, leaving the count when its behaviour ends (a stream: when it is drained)."""
+    """The same handler, leaving the count when its behaviour ends (a stream: when it is drained).
+
+    gRPC may never run the behaviour: a request over the size limit, or one that
+    does not arrive before a cancellation or the deadline, ends the call first. The
+    place is then left when gRPC lets go of the behaviour (a finalizer), or it would
+    be held for good: after ``limit`` such calls the server refused every call.
+    """
+    slot = _Slot(in_flight)
     if handler.unary_unary:
         behaviour, wrap = handler.unary_unary, grpc.unary_unary_rpc_method_handler
     elif handler.unary_stream:
@@ -89,7 +113,7 @@ def _counted(handler: grpc.RpcMethodHandler, in_flight: InFlight) -> grpc.RpcMet
             try:
                 yield from behaviour(request, context)
             finally:
-                in_flight.leave()
+                slot.leave()
 
     else:
 
@@ -97,8 +121,9 @@ def _counted(handler: grpc.RpcMethodHandler, in_flight: InFlight) -> grpc.RpcMet
             try:
                 return behaviour(request, context)
             finally:
-                in_flight.leave()
+                slot.leave()
 
+    weakref.finalize(run, slot.leave)
     return wrap(
         run,
         request_deserializer=handler.request_deserializer,
