@@ -42,6 +42,14 @@ def _die_with_parent() -> None:
         pass  # not Linux: a killed supervisor leaves its workers to be stopped by hand
 
 
+def _metrics_flag(metrics_addr: str, n: int) -> list[str]:
+    """Worker n serves its metrics on the configured port plus n (each process counts its own)."""
+    if not metrics_addr:
+        return []
+    host, _, port = metrics_addr.rpartition(":")
+    return ["--metrics-addr", f"{host}:{int(port) + n}" if port.isdigit() and int(port) else metrics_addr]
+
+
 def supervise(settings: Settings, count: int) -> int:
     """Runs ``count`` workers until a signal or until one of them exits; returns the exit status."""
     if settings.addr.rsplit(":", 1)[-1] in ("", "0"):
@@ -62,7 +70,10 @@ def supervise(settings: Settings, count: int) -> int:
         "1",
         "--reuse-port",
     ]
-    workers = [subprocess.Popen(command, preexec_fn=_die_with_parent) for _ in range(count)]
+    workers = [
+        subprocess.Popen(command + _metrics_flag(settings.metrics_addr, n), preexec_fn=_die_with_parent)
+        for n in range(count)
+    ]
     log.info("%d workers on %s: pids %s", count, settings.addr, " ".join(str(w.pid) for w in workers))
     stopping = threading.Event()
 

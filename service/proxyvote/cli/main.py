@@ -386,6 +386,9 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         help="server processes on one port (default: PROXYVOTE_WORKERS or one per core)",
     )
+    sp.add_argument(
+        "--metrics-addr", help="Prometheus metrics on HOST:PORT (default: PROXYVOTE_METRICS_ADDR)"
+    )
     sp.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set by the supervisor
     sp.set_defaults(func=cmd_serve)
 
@@ -469,6 +472,7 @@ def main(argv: list[str] | None = None, environ=None) -> int:
             addr=getattr(args, "addr", None),
             database_url=getattr(args, "database_url", None),
             workers=getattr(args, "workers", None),
+            metrics_addr=getattr(args, "metrics_addr", None),
             policy_dir=args.policy_dir,
         )
         return args.func(args)
