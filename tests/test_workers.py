@@ -97,3 +97,13 @@ def test_workers_need_a_fixed_port(tmp_path):
         PROXYVOTE + ["serve", "--workers", "2"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2 and "needs a fixed port" in result.stderr
+
+
+def test_each_worker_serves_its_metrics_on_its_own_port():
+    from proxyvote.api.workers import _metrics_flag
+
+    assert [_metrics_flag("127.0.0.1:9100", n) for n in range(2)] == [
+        ["--metrics-addr", "127.0.0.1:9100"],
+        ["--metrics-addr", "127.0.0.1:9101"],
+    ]
+    assert _metrics_flag("", 1) == []
