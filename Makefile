@@ -9,7 +9,7 @@ STUBS_STAMP := $(STUBS_DIR)/.stubs-stamp
 
 export PROXYVOTE_ADDR ?= 127.0.0.1:50051
 
-.PHONY: help install system-packages protos run test lint bench memo-example clean
+.PHONY: help install system-packages protos run test lint bench memo-example clean fuzz
 
 help:
 	@echo "make run     set up and serve on $(PROXYVOTE_ADDR) with the bundled policies"
@@ -71,6 +71,11 @@ test: $(STUBS_STAMP) $(SYSTEM_STAMP)
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 	$(VENV)/bin/proxyvote policy test
+
+# Hostile input at volume (docs/fuzzing.md): 10,000 generated requests to a real
+# server, on SQLite and on PostgreSQL; `make test` runs the same with 500.
+fuzz: $(STUBS_STAMP)
+	PROXYVOTE_FUZZ_EXAMPLES=10000 $(PY) -m pytest -q tests/test_fuzz.py
 
 lint: $(STUBS_STAMP)
 	$(VENV)/bin/ruff check service tests bench
