@@ -253,8 +253,17 @@ def distinct_wordings(requests: list[bytes], seed: int) -> list[bytes]:
     return out
 
 
-def bench_memory(meetings: int, samples: int) -> dict:
-    served = Served(1)
+def bench_memory(meetings: int, samples: int, cache_mb: int) -> dict:
+    """RSS under distinct wordings, with every cache's budget set to ``cache_mb`` (0: the defaults)."""
+    budgets = (
+        {
+            f"PROXYVOTE_{name}_CACHE_MB": str(cache_mb)
+            for name in ("CLASSIFICATION", "OUTCOME", "RESPONSE", "EVIDENCE")
+        }
+        if cache_mb
+        else {}
+    )
+    served = Served(1, **budgets)
     pid = served.pids()[0]
     requests = distinct_wordings(workload.DistinctRequests(issuers=1024, seed=5).batch(meetings), seed=5)
     series = [(0, rss_kib(pid))]
@@ -265,6 +274,7 @@ def bench_memory(meetings: int, samples: int) -> dict:
     served.stop()
     tail = [kib for _, kib in series[len(series) * 2 // 3 :]]
     return {
+        "cache_mb_each": cache_mb or "defaults",
         "meetings": meetings,
         "items_per_meeting": workload.RPC_ITEMS,
         "rss_mib_by_meetings": [(m, round(kib / 1024, 1)) for m, kib in series],
@@ -286,6 +296,9 @@ def main(argv=None) -> int:
     p.add_argument("--callers", type=int, default=64)
     p.add_argument("--memory-meetings", type=int, default=12000)
     p.add_argument("--samples", type=int, default=12)
+    p.add_argument(
+        "--cache-mb", type=int, default=8, help="every cache's budget for the memory run (0: defaults)"
+    )
     p.add_argument("--out", type=Path, default=BENCH / "results" / "serving.json")
     args = p.parse_args(argv)
     results = {"machine": {"cores": os.cpu_count()}}
@@ -299,7 +312,7 @@ def main(argv=None) -> int:
         results["overload"] = bench_overload(args.calls, args.callers)
         print("overload:", json.dumps(results["overload"]))
     if args.only in (None, "memory"):
-        results["memory"] = bench_memory(args.memory_meetings, args.samples)
+        results["memory"] = bench_memory(args.memory_meetings, args.samples, args.cache_mb)
         print("memory:", json.dumps(results["memory"]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
