@@ -100,6 +100,8 @@ class _Scope:
         self.evidence = evidence
         self._reads = policy.context_reads
         self._memo_key = None
+        self._memo_key_bytes: int | None = None
+        self._items = len(meeting.items)
         self.used: dict[str, EvidenceRecord] = {}
         self.failure = ""
         self._item_id: str | None = None
@@ -122,6 +124,20 @@ class _Scope:
             },
             "as_of": evidence.as_of.isoformat(),
         }
+
+    @property
+    def memo_key_bytes(self) -> int:
+        """What the shared part of this meeting's memo keys holds (the evidence records above
+        all), spread over its items: keys of one meeting go in, and leave, together."""
+        if self._memo_key_bytes is None:
+            held = 200
+            if "evidence" in self._reads:
+                held += sum(
+                    300 + len(r.summary) + sum(60 + len(x.publisher) + len(x.url) for x in r.sources)
+                    for r in self.evidence.records
+                )
+            self._memo_key_bytes = held // max(1, self._items)
+        return self._memo_key_bytes
 
     @property
     def memo_key(self) -> tuple:
@@ -306,12 +322,14 @@ def _decide_item(item: BallotItem, c: Classification, policy: Policy, scope: _Sc
     memo_key = (signature, item.board_recommendation, item.vote_options)
     if names_issuer:
         memo_key += (scope.issuer_name,)
+    key_bytes = MEMO_KEY_BYTES
     if not unconditional:
         memo_key += (_freeze(item_facts(item, c, policy.item_fields)), scope.memo_key)
+        key_bytes += len(item.title) + len(item.text) + scope.memo_key_bytes
     outcome = policy.outcomes.get(memo_key)
     if outcome is None:
         outcome = _evaluate(item, c, policy, rules, scope)
-        policy.outcomes.put(memo_key, outcome, MEMO_KEY_BYTES)
+        policy.outcomes.put(memo_key, outcome, key_bytes)
     return _recommendation(item, c, policy, outcome)
 
 
