@@ -16,6 +16,7 @@ import threading
 import grpc
 
 from proxyvote.api.grpc_errors import code_of, fail, request_id_of
+from proxyvote.api.handlers import behaviour_of
 from proxyvote.errors import ProxyvoteError, Unauthenticated
 
 OPEN_METHOD_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
@@ -93,14 +94,7 @@ def _after_lookup(handler, lookup):
     the call; otherwise the call gets the lookup's error as its status (grpc_errors)."""
     if handler is None:
         return None
-    if handler.unary_unary:
-        behaviour, wrap = handler.unary_unary, grpc.unary_unary_rpc_method_handler
-    elif handler.unary_stream:
-        behaviour, wrap = handler.unary_stream, grpc.unary_stream_rpc_method_handler
-    elif handler.stream_unary:
-        behaviour, wrap = handler.stream_unary, grpc.stream_unary_rpc_method_handler
-    else:
-        behaviour, wrap = handler.stream_stream, grpc.stream_stream_rpc_method_handler
+    behaviour, wrap = behaviour_of(handler)
 
     def check(context) -> None:
         try:

@@ -17,6 +17,7 @@ import grpc
 
 from proxyvote.api.auth import OPEN_METHOD_PREFIXES
 from proxyvote.api.grpc_errors import fail
+from proxyvote.api.handlers import behaviour_of
 from proxyvote.errors import Overloaded
 
 # Threads beyond the limit: room for refusals and for health checks under load.
@@ -98,14 +99,7 @@ def _counted(handler: grpc.RpcMethodHandler, in_flight: InFlight) -> grpc.RpcMet
     be held for good: after ``limit`` such calls the server refused every call.
     """
     slot = _Slot(in_flight)
-    if handler.unary_unary:
-        behaviour, wrap = handler.unary_unary, grpc.unary_unary_rpc_method_handler
-    elif handler.unary_stream:
-        behaviour, wrap = handler.unary_stream, grpc.unary_stream_rpc_method_handler
-    elif handler.stream_unary:
-        behaviour, wrap = handler.stream_unary, grpc.stream_unary_rpc_method_handler
-    else:
-        behaviour, wrap = handler.stream_stream, grpc.stream_stream_rpc_method_handler
+    behaviour, wrap = behaviour_of(handler)
 
     if handler.response_streaming:
 
