@@ -255,3 +255,23 @@ def test_outcomes_shared_across_issuers_still_name_each_issuer_where_the_rationa
     assert second[0].rationale == "Other Holdings should study the risk."
     # A rationale that names nobody is one outcome, shared by both meetings.
     assert first[1].outcome is second[1].outcome
+
+
+def test_a_decided_meeting_leaves_nothing_behind_when_its_conditions_read_evidence(recommender):
+    """The CEL context's functions close over the meeting's scope, and the CEL runtime's
+    context is invisible to the cycle collector: a scope kept alive kept its evidence too."""
+    import gc
+
+    from proxyvote.core import engine
+
+    policy = policy_from(STRENGTH_POLICY, recommender)
+    records = [record(f"E{n}", "2024-01-10", ["facial_recognition"]) for n in range(3)]
+    gc.collect()
+    before = sum(isinstance(o, engine._Scope) for o in gc.get_objects())
+    for n in range(5):
+        policy.outcomes.clear()
+        r = decide(recommender, policy, meeting(item(FR_STUDY, item_id=str(n))), records).recommendations[0]
+        assert r.rule_id == "needs-controversy"
+    del r
+    gc.collect()
+    assert sum(isinstance(o, engine._Scope) for o in gc.get_objects()) == before

@@ -44,10 +44,13 @@ def decide_meeting(
 ) -> MeetingDecision:
     """Decides every item of ``meeting``; ``classifications`` are in item order."""
     scope = _Scope(meeting, evidence, policy)
-    recommendations = tuple(
-        _decide_item(item, classification, policy, scope)
-        for item, classification in zip(meeting.items, classifications, strict=True)
-    )
+    try:
+        recommendations = tuple(
+            _decide_item(item, classification, policy, scope)
+            for item, classification in zip(meeting.items, classifications, strict=True)
+        )
+    finally:
+        scope.release()
     cited_ids = {e.evidence_id for r in recommendations for e in r.outcome.cited}
     return MeetingDecision(
         meeting=meeting,
@@ -101,7 +104,6 @@ class _Scope:
         self._reads = policy.context_reads
         self._memo_key = None
         self._memo_key_bytes: int | None = None
-        self._items = len(meeting.items)
         self.used: dict[str, EvidenceRecord] = {}
         self.failure = ""
         self._item_id: str | None = None
@@ -127,16 +129,17 @@ class _Scope:
 
     @property
     def memo_key_bytes(self) -> int:
-        """What the shared part of this meeting's memo keys holds (the evidence records above
-        all), spread over its items: keys of one meeting go in, and leave, together."""
+        """What the shared part of this meeting's memo keys holds: the evidence records above
+        all. Charged to every key that holds it (a few per meeting: only items whose rules have
+        conditions make keys), so the memo's estimate errs high, never low."""
         if self._memo_key_bytes is None:
             held = 200
             if "evidence" in self._reads:
                 held += sum(
-                    300 + len(r.summary) + sum(60 + len(x.publisher) + len(x.url) for x in r.sources)
+                    1000 + len(r.summary) + sum(200 + len(x.publisher) + len(x.url) for x in r.sources)
                     for r in self.evidence.records
                 )
-            self._memo_key_bytes = held // max(1, self._items)
+            self._memo_key_bytes = held
         return self._memo_key_bytes
 
     @property
@@ -173,6 +176,13 @@ class _Scope:
             self.context.add_variable("item", facts)
             self.variables["item"] = facts
             self._item_id = item.item_id
+
+    def release(self) -> None:
+        """Drops the CEL context. Its functions are closures over this scope, and the CEL
+        runtime's context is not seen by Python's cycle collector: left alone, every scope
+        whose conditions called an evidence function (and the records it held) stayed alive."""
+        self._context = None
+        self._selections.clear()
 
     def _guarded(self, function):
         # An exception raised inside a CEL callback is printed by the binding;

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 

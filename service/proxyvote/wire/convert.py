@@ -456,7 +456,8 @@ def set_cache_bytes(max_bytes: int) -> None:
 
 
 def _held_bytes(entry: tuple) -> int:
-    return 2 * len(entry[-1])  # the bytes, and about as much again for the objects held
+    # The bytes, and the Python objects the entry keeps alive (several times their encoding).
+    return 5 * len(entry[-1]) + 500
 
 
 class _ByIdentity:
