@@ -29,13 +29,13 @@ import argparse
 import datetime as dt
 import json
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
 import grpc
+from run import ServerProcess  # the same child-server handling as make bench's
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
@@ -96,39 +96,6 @@ def serve(config: str) -> None:
     sys.stdin.read()
     server.stop(0)
     app.close()
-
-
-class ServerProcess:
-    def __init__(self, config: str):
-        self.config = config
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", config],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        line = self.proc.stdout.readline()
-        if not line.startswith("PORT "):
-            self.stop()
-            raise RuntimeError(f"{config} server did not start (exit {self.proc.poll()})")
-        _, port, _, key = line.split()
-        self.address = f"127.0.0.1:{port}"
-        self.metadata = (("authorization", f"Bearer {key}"),)
-
-    def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        import os
-
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self.proc.stdin.close()
-                self.proc.wait(timeout=10)
-            except (subprocess.TimeoutExpired, OSError):
-                self.proc.kill()
-                self.proc.wait()
 
 
 # --- The client side ----------------------------------------------------------------
@@ -269,7 +236,7 @@ def main(argv=None) -> int:
     configs = [c for c in args.configs.split(",") if c]
     distinct = workload.DistinctRequests()
     health = health_pb2.HealthCheckRequest(service="").SerializeToString()
-    servers = {c: ServerProcess(c) for c in configs}
+    servers = {c: ServerProcess(c, [sys.executable, __file__, "--serve", c]) for c in configs}
     samples = {(c, kind): [] for c in configs for kind in ("recommend", "health")}
     try:
         channels = {c: grpc.insecure_channel(s.address) for c, s in servers.items()}

@@ -61,32 +61,27 @@ ENGINE_TARGET = 1 / 3  # engine >= 1/3 x hand-written
 
 
 class ServerProcess:
-    """A benchmark server (bench/rpc_servers.py) in a child process on a loopback port."""
+    """A benchmark server in a child process on a loopback port. The child prints
+    "PORT <n> KEY <k>" once serving ("-" when it checks no key) and stops when its stdin
+    closes, so the parent cannot leave it running by accident."""
 
-    def __init__(self, mode: str, workers: int, payload_file: Path):
-        self.mode = mode
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(BENCH / "rpc_servers.py"),
-                mode,
-                "--workers",
-                str(workers),
-                "--payload",
-                str(payload_file),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+    def __init__(self, label: str, argv: list[str]):
+        self.mode = label
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()  # blocks until the server is up (or has died)
         if not line.startswith("PORT "):
             self.stop()
-            raise RuntimeError(f"{mode} server did not start (exit {self.proc.poll()})")
+            raise RuntimeError(f"{label} server did not start (exit {self.proc.poll()})")
         _, port, _, key = line.split()
         self.address = f"127.0.0.1:{int(port)}"
         # Every server gets an authorization header of the same size; only the real ones check it.
         self.metadata = (("authorization", f"Bearer {key if key != '-' else 'pvk_' + 'x' * 43}"),)
+
+    @classmethod
+    def rpc(cls, mode: str, workers: int, payload_file: Path) -> ServerProcess:
+        """One of bench/rpc_servers.py's servers."""
+        argv = [sys.executable, str(BENCH / "rpc_servers.py"), mode, "--workers", str(workers)]
+        return cls(mode, argv + ["--payload", str(payload_file)])
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server process so far (Linux /proc)."""
@@ -215,7 +210,7 @@ def bench_rpc(args) -> dict:
 
     try:
         for run in runs:
-            servers[run] = ServerProcess(run[0], args.workers, payload_files[run[1]])
+            servers[run] = ServerProcess.rpc(run[0], args.workers, payload_files[run[1]])
         channels = {run: grpc.insecure_channel(servers[run].address) for run in runs}
         for run in runs:  # warm-up: connections, imports, classification of the workload's wordings
             warm = traffic.requests(run[1], max(calls[run] // 10, args.inflight))
