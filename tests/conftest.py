@@ -181,3 +181,33 @@ def bad_request(status):
             found.append(bad)
     assert len(found) == 1, status.details
     return found[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class Running:
+    """A real server on a loopback port over a fresh SQLite database, with one tenant."""
+
+    address: str
+    app: object
+    tenant: str
+    key: str
+    url: str
+
+
+@pytest.fixture
+def running_server(tmp_path):
+    from proxyvote.api.server import create_server
+    from proxyvote.app.wiring import build_app
+    from proxyvote.store.schema import upgrade
+
+    url = f"sqlite:///{tmp_path / 'proxyvote.db'}"
+    upgrade(url)
+    built = build_app(Settings.load({}, database_url=url))
+    tenant, key = built.store.tenants.create("caller")
+    server = create_server("127.0.0.1:0", built, today=lambda: TODAY)
+    server.start()
+    try:
+        yield Running(f"127.0.0.1:{server.port}", built, tenant, key, url)
+    finally:
+        server.stop(None)
+        built.close()

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import pytest
-from proxyvote.api.server import create_server
-from proxyvote.app.wiring import build_app
 from proxyvote.cli.main import main
-from proxyvote.settings import Settings
 from proxyvote.store import SHARED
-from proxyvote.store.schema import upgrade
 
 from tests.test_meeting_import import EXTERNAL_ENTITY, jsonl, record, row_xml, table_xml
 
@@ -19,18 +14,9 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def served(tmp_path):
-    url = f"sqlite:///{tmp_path / 'proxyvote.db'}"
-    upgrade(url)
-    app = build_app(Settings.load({}, database_url=url))
-    tenant, key = app.store.tenants.create("importer")
-    server = create_server("127.0.0.1:0", app, today=lambda: dt.date(2026, 11, 23))
-    server.start()
-    try:
-        yield f"127.0.0.1:{server.port}", {"PROXYVOTE_API_KEY": key, "DATABASE_URL": url}, app, tenant
-    finally:
-        server.stop(None)
-        app.close()
+def served(running_server):
+    r = running_server
+    return r.address, {"PROXYVOTE_API_KEY": r.key, "DATABASE_URL": r.url}, r.app, r.tenant
 
 
 def test_the_cli_imports_through_the_server_as_the_callers_own(served, tmp_path, capsys):

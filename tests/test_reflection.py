@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import grpc
 import pytest
 from google.protobuf import descriptor_pool, message_factory
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
-from proxyvote.api.server import create_server
-from proxyvote.app.wiring import build_app
-from proxyvote.settings import Settings
-from proxyvote.store.schema import upgrade
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def served(tmp_path):
-    url = f"sqlite:///{tmp_path / 'proxyvote.db'}"
-    upgrade(url)
-    app = build_app(Settings.load({}, database_url=url))
-    _, key = app.store.tenants.create("reflection")
-    server = create_server("127.0.0.1:0", app, today=lambda: dt.date(2026, 11, 23))
-    server.start()
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            yield channel, key
-    finally:
-        server.stop(None)
-        app.close()
+def served(running_server):
+    with grpc.insecure_channel(running_server.address) as channel:
+        yield channel, running_server.key
 
 
 def listed_methods(channel):
