@@ -84,6 +84,19 @@ class Recommender:
         classifications = tuple(self.classify(item) for item in meeting.items)
         return decide_meeting(meeting, classifications, policy, view)
 
+    def decide_many(
+        self,
+        meeting: Meeting,
+        policies: tuple[Policy, ...],
+        as_of: dt.date,
+        evidence: tuple[EvidenceRecord, ...],
+    ) -> tuple[MeetingDecision, ...]:
+        """One meeting under several policies: the evidence view is built and each item
+        classified once; each policy is then evaluated once per item."""
+        view = evidence_as_of(evidence, meeting.issuer, as_of)
+        classifications = tuple(self.classify(item) for item in meeting.items)
+        return tuple(decide_meeting(meeting, classifications, policy, view) for policy in policies)
+
     def clear_caches(self) -> None:
         """Forgets every classification (determinism tests start cold)."""
         self._classifications.clear()
