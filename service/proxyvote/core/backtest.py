@@ -197,11 +197,11 @@ def run_backtest(
         as_of = meeting.meeting_date - lead
         records = index.about(meeting)
         year = meeting.meeting_date.year
-        decisions = []
-        for n, choice in enumerate(choices):
-            policy = choice.in_force(as_of)
+        policies = tuple(choice.in_force(as_of) for choice in choices)
+        for n, policy in enumerate(policies):
             versions[n][f"{policy.id}@{policy.version}"] += len(meeting.items)
-            decisions.append(recommender.decide_under(meeting, policy, as_of, records).recommendations)
+        # Each item classified once and the evidence view built once, whatever the policies.
+        decisions = [d.recommendations for d in recommender.decide_many(meeting, policies, as_of, records)]
         for position, (item, recs) in enumerate(
             zip(meeting.items, zip(*decisions, strict=True), strict=True)
         ):
