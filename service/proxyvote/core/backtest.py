@@ -3,8 +3,8 @@
 Pure: domain meetings, policies and evidence in, figures out. Each meeting is
 decided as of its meeting date minus a lead (7 days by default), under the
 version of each policy in force on that date (unless the policy is pinned to
-``id@version``), through ``Recommender.decide_under``: classification once per
-distinct wording (the recommender caches it), each policy once per item.
+``id@version``), through ``Recommender.decide_many``: each item classified once
+for every policy (and once per distinct wording, cached), each policy once per item.
 
 A run over many meetings is cut into partitions (see app/backtest.py); each
 partition gives a ``Tally`` of counts, and tallies merge by adding counts and
@@ -160,7 +160,7 @@ class EvidenceIndex:
                 self.by_name.setdefault(r.issuer_name.casefold(), []).append(r)
 
     def about(self, meeting: Meeting) -> tuple[EvidenceRecord, ...]:
-        # evidence_as_of (in decide_under) applies the date and the exact issuer match.
+        # evidence_as_of (in decide_many) applies the date and the exact issuer match.
         found = self.by_ticker.get(meeting.issuer.ticker.casefold(), []) if meeting.issuer.ticker else []
         return tuple(found) + tuple(self.by_name.get(meeting.issuer.name.casefold(), []))
 
