@@ -848,8 +848,11 @@ def read_meeting_instruction(data: bytes, name: str) -> ReadInstruction:
         else:
             reader.date(when)
         reader.code(ref, "Tp", MEETING_TYPE_CODES, required=True)
+        reader.used.update(c for c in ref if _local(c) in ("IssrMtgId", "Clssfctn", "Issr"))
     security = reader.enter(_kid(body, "FinInstrmId"))
     isin = reader.text(security, "ISIN") if security is not None else ""
+    if security is not None:
+        reader.used.update(c for c in security if _local(c) in ("OthrId", "Desc"))
     if security is None:
         reader.missing(body, "FinInstrmId")
     instructions = _kids(body, "Instr")
@@ -860,6 +863,9 @@ def read_meeting_instruction(data: bytes, name: str) -> ReadInstruction:
     else:
         instruction = reader.enter(instructions[0])
         reader.text(instruction, "SnglInstrId", required=True, max_length=MAX_ID)
+        requested = _kid(instruction, "ReqdExctnDt")
+        if requested is not None:
+            reader.date(requested)
         reader.boolean(instruction, "VoteExctnConf", required=True)
         account = reader.enter(_kid(instruction, "AcctDtls"))
         if account is None:
