@@ -424,6 +424,7 @@ def parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_evidence_import)
 
     meetings.add_parser(sub)
+    meetings.add_import_parser(sub)
 
     policy = sub.add_parser("policy", help="list, validate and test policies")
     psub = policy.add_subparsers(dest="policy_command", required=True)

@@ -15,7 +15,43 @@ from proxyvote.wire import convert
 if TYPE_CHECKING:  # the app and the store load only when a command runs
     from proxyvote.app.meeting_import import ImportReport, SourceFile
 
-FORMAT_NAMES = {"meeting": "meeting JSON", "npx-xml": "N-PX vote table (XML)", "npx-jsonl": "N-PX JSON lines"}
+FORMAT_NAMES = {
+    "meeting": "meeting JSON",
+    "npx-xml": "N-PX vote table (XML)",
+    "npx-jsonl": "N-PX JSON lines",
+    "seev001": "ISO 20022 seev.001 MeetingNotification",
+}
+
+
+def add_import_parser(subparsers) -> None:
+    """``proxyvote import seev001 FILE.xml``: meeting notifications into the meeting store."""
+    imports = subparsers.add_parser("import", help="import messages from other systems (ISO 20022 seev.001)")
+    isub = imports.add_subparsers(dest="import_command", required=True)
+    sp = isub.add_parser(
+        "seev001",
+        help="import ISO 20022 seev.001.001.11 MeetingNotification files as meetings",
+        description="Each file is checked element by element (every fault with its element and line) "
+        "and all are stored in one transaction: a bad file stores nothing. Elements that have no place "
+        "in a meeting are listed with their path and line. Importing the same files again changes nothing.",
+    )
+    sp.add_argument("files", nargs="+", metavar="FILE.xml")
+    sp.add_argument("--format", choices=("text", "json"), default="text")
+    _connection_args(sp, "import through the service at HOST:PORT, as your own meetings")
+    sp.set_defaults(func=cmd_import_seev001, filer="", source="")
+
+
+def cmd_import_seev001(args) -> int:
+    from proxyvote.cli.main import CliError
+    from proxyvote.wire.meeting_files import detect_format
+
+    for f in _files(args):
+        try:
+            kind = detect_format(f.name, f.content)
+        except Exception:  # detect_format names what it cannot read; here one kind is expected
+            kind = ""
+        if kind != "seev001":
+            raise CliError(f"{f.name}: is not an ISO 20022 seev.001 MeetingNotification")
+    return cmd_import(args)
 
 
 def add_parser(subparsers) -> None:

@@ -4,7 +4,10 @@ Formats, recognised by content (the extension breaks a tie):
 
 - ``meeting``: one of our meeting files (data-format.md), or a JSON list of them;
 - ``npx-xml``: an SEC N-PX vote table (``proxyVoteTable``);
-- ``npx-jsonl``: N-PX records as JSON lines (the shape of records-dev.jsonl).
+- ``npx-jsonl``: N-PX records as JSON lines (the shape of records-dev.jsonl);
+- ``seev001``: an ISO 20022 seev.001 MeetingNotification (``wire.seev``); each
+  element it holds that has no place in a meeting is listed as skipped, with its
+  path and line.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
+from proxyvote.core.meetings import meeting_key
 from proxyvote.core.model import (
     NO_RECOMMENDATION,
     AdviserRecommendation,
@@ -25,9 +29,9 @@ from proxyvote.core.model import (
 )
 from proxyvote.errors import FieldViolation, InvalidArgument
 from proxyvote.v1 import meeting_pb2
-from proxyvote.wire import convert, npx
+from proxyvote.wire import convert, npx, seev
 
-FORMATS = ("meeting", "npx-xml", "npx-jsonl")
+FORMATS = ("meeting", "npx-xml", "npx-jsonl", "seev001")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +49,7 @@ def detect_format(name: str, content: bytes) -> str:
     head = content.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     lower = name.lower()
     if head == b"<" or content[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return "npx-xml"
+        return "seev001" if seev.is_seev001(content) else "npx-xml"
     if lower.endswith((".jsonl", ".ndjson")):
         return "npx-jsonl"
     if head == b"[":
@@ -80,6 +84,11 @@ def read_meeting_file(name: str, content: bytes, filer: str = "", source: str = 
     """
     kind = detect_format(name, content)
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    if kind == "seev001":
+        read = seev.meeting_from_seev001(content, name)
+        key = meeting_key(read.meeting)
+        notes = tuple((key, f"{name}: {note}") for note in read.notes)
+        return MeetingFile(name, kind, (read.meeting,), len(read.meeting.items), notes)
     if kind == "npx-xml":
         stem = base.rsplit(".", 1)[0]
         result = npx.meetings_from_xml(content, name, filer or stem, source or base)

@@ -33,6 +33,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
@@ -76,6 +77,7 @@ class Lot:
     how_voted: str | None  # our vote name; None: no vote reported
     shares: float
     management: str  # our vote name, or NONE
+    exact_shares: Decimal | None = None  # sharesVoted as written (XML only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,7 @@ class NpxRow:
     lots: tuple[Lot, ...]
     investor: str
     source: str
+    shares_voted: Decimal | None = None  # the row's sharesVoted as written (XML only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +315,7 @@ def _xml_row(errors: _Errors, table, name: str, filer: str, source: str) -> NpxR
         if lot is not None:
             lots.append(lot)
     series = _text(table, "voteSeries")
+    shares_voted = _exact(_text(table, "sharesVoted"))
     if len(errors.items) > before or meeting_date is None:
         return None
     return NpxRow(
@@ -328,7 +332,16 @@ def _xml_row(errors: _Errors, table, name: str, filer: str, source: str) -> NpxR
         lots=tuple(lots),
         investor=f"{filer} (series {series})" if series else filer,
         source=source,
+        shares_voted=shares_voted,
     )
+
+
+def _exact(text: str) -> Decimal | None:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
 
 
 def _xml_lot(errors: _Errors, record, name: str) -> Lot | None:
@@ -360,7 +373,9 @@ def _xml_lot(errors: _Errors, record, name: str) -> Lot | None:
                 f"<sharesVoted>: {_clean(shares_element.text)[:40]!r} is not a number",
             )
             return None
-    return Lot(vote, shares, management)
+    return Lot(
+        vote, shares, management, _exact(_clean(shares_element.text)) if shares_element is not None else None
+    )
 
 
 # --- JSON lines (the shape of records-dev.jsonl) ---
