@@ -29,6 +29,7 @@ MAX_REPORTED = 1000  # violations listed; the rest are counted
 MAX_ID = 200
 MAX_SIGNIFICANT_DIGITS = 30
 MAX_DECIMAL_PLACES = 12
+MAX_INTEGER_DIGITS = 18  # a quintillion shares: more than any issuer has
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,8 @@ def parse_shares(value) -> Decimal:
         raise ValueError(f"{value!r} is not a finite number")
     if shares < 0:
         raise ValueError(f"{value!r} is negative")
+    if shares >= 10**MAX_INTEGER_DIGITS:
+        raise ValueError(f"{value!r} has more than {MAX_INTEGER_DIGITS} digits before the point")
     exponent = shares.normalize().as_tuple().exponent
     if isinstance(exponent, int) and -exponent > MAX_DECIMAL_PLACES:
         raise ValueError(f"{value!r} has more than {MAX_DECIMAL_PLACES} decimal places")
