@@ -86,6 +86,7 @@ bench: $(STUBS_STAMP)
 	$(PY) bench/classification.py
 	$(PY) bench/backtest.py
 	$(PY) bench/serving.py
+	$(PY) bench/plan.py
 
 # The HTML memo of the Amazon 2020 AGM, and a screenshot of it (docs/memo-example.png).
 memo-example: $(STUBS_STAMP) $(SYSTEM_STAMP)

@@ -41,6 +41,11 @@ class TemplateRejected(InvalidArgument):
     """A tenant's memo template uses something the sandbox refuses; the violations name the lines."""
 
 
+class AccountsFileInvalid(InvalidArgument):
+    """An accounts file (CSV or Parquet) has bad lines; ``violations`` names each one as
+    ``FILE:line N: column`` (``row N`` in Parquet). Nothing of the file was stored."""
+
+
 class NotFound(ProxyvoteError):
     template = "{kind} not found: {detail}"
 

@@ -23,6 +23,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from proxyvote.errors import (
     Aborted,
+    AccountsFileInvalid,
     AlreadyExists,
     BundledPolicyChanged,
     ConfigurationError,
@@ -53,6 +54,7 @@ REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("proxyvote_requ
 MAPPING: dict[type[ProxyvoteError], tuple[grpc.StatusCode, str]] = {
     InvalidArgument: (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT"),
     PolicyInvalid: (grpc.StatusCode.INVALID_ARGUMENT, "POLICY_INVALID"),
+    AccountsFileInvalid: (grpc.StatusCode.INVALID_ARGUMENT, "ACCOUNTS_FILE_INVALID"),
     TemplateRejected: (grpc.StatusCode.INVALID_ARGUMENT, "TEMPLATE_REJECTED"),
     RenderFailed: (grpc.StatusCode.INVALID_ARGUMENT, "TEMPLATE_RENDER_FAILED"),
     NotFound: (grpc.StatusCode.NOT_FOUND, "NOT_FOUND"),

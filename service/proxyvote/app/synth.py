@@ -245,3 +245,91 @@ def meetings_from_dicts(meetings) -> list:
             )
         )
     return out
+
+
+# --- A synthetic voting-choice programme --------------------------------------------------------
+
+ACCOUNT_PROVENANCE = (
+    "SYNTHETIC: made up by `proxyvote synth accounts` for benchmarks and tests only; "
+    "not a real account, investor, custodian or holding"
+)
+ACCOUNT_COLUMNS = (
+    "account_id",
+    "custodian_account",
+    "policy",
+    "effective_date",
+    "security",
+    "shares",
+    "as_of",
+    "note",
+)
+
+
+def synth_accounts(
+    n: int,
+    security: str,
+    policies: tuple[str, ...],
+    seed: int,
+    as_of: dt.date,
+) -> Iterator[dict]:
+    """Rows of a synthetic accounts file (docs/voting-choice.md): ``n`` accounts ``SYN-0000001``...
+    holding ``security`` as of ``as_of``. About 10% made no choice (the default applies);
+    the others chose among ``policies`` with seeded, uneven weights. About 5% also have an
+    older choice a year earlier (history). A fifth hold fractional shares (3 decimals).
+    Every row's ``note`` says it is synthetic. The same arguments give the same rows."""
+    rng = random.Random(seed)
+    weights = [rng.uniform(1, 3) for _ in policies]
+    custodians = max(1, n // 1000)
+    earlier = as_of - dt.timedelta(days=365)
+    for i in range(1, n + 1):
+        account = f"SYN-{i:07d}"
+        custodian = f"SYN-CUSTODY-{rng.randrange(custodians):04d}"
+        policy = "" if rng.random() < 0.1 else rng.choices(policies, weights)[0]
+        if rng.random() < 0.2:
+            shares = f"{rng.randint(1, 5_000_000) / 1000:.3f}"
+        else:
+            shares = str(rng.randint(1, 20_000))
+        if rng.random() < 0.05 and policies:
+            yield {
+                "account_id": account,
+                "custodian_account": custodian,
+                "policy": rng.choice(policies),
+                "effective_date": earlier.isoformat(),
+                "security": "",
+                "shares": "",
+                "as_of": "",
+                "note": "SYNTHETIC",
+            }
+        yield {
+            "account_id": account,
+            "custodian_account": custodian,
+            "policy": policy,
+            "effective_date": as_of.isoformat(),
+            "security": security,
+            "shares": shares,
+            "as_of": as_of.isoformat(),
+            "note": "SYNTHETIC",
+        }
+
+
+def write_accounts(rows, path: str) -> int:
+    """Writes the rows as CSV (a first comment line says they are synthetic) or, for a
+    ``.parquet`` path, as Parquet with every column text (exact shares) and the provenance in
+    the file's metadata. Returns the number of rows."""
+    rows = list(rows)
+    if path.endswith(".parquet"):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table({c: pa.array([r[c] for r in rows], pa.string()) for c in ACCOUNT_COLUMNS})
+        table = table.replace_schema_metadata({"provenance": ACCOUNT_PROVENANCE})
+        pq.write_table(table, path)
+        return len(rows)
+    import csv
+
+    with open(path, "w", encoding="utf-8", newline="") as stream:
+        stream.write(f"# {ACCOUNT_PROVENANCE}\n")
+        writer = csv.DictWriter(stream, ACCOUNT_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return len(rows)

@@ -439,10 +439,11 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("files", nargs="*")
     sp.add_argument("--json", action="store_true", help="machine-readable results")
     sp.set_defaults(func=cmd_policy_test)
-    from proxyvote.cli import backtest, synth  # commands in their own modules
+    from proxyvote.cli import backtest, synth, voting_choice  # commands in their own modules
 
     backtest.add_parser(sub)
     synth.add_parser(sub)
+    voting_choice.add_parser(sub)
     return p
 
 

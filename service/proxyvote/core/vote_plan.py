@@ -15,7 +15,7 @@ shares held, exactly (``ItemTotals.total``; ``check_totals`` asserts it).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -195,3 +195,138 @@ def check_totals(plan: VotePlan) -> None:
         voted = sum((s for _, s in item.shares_by_vote), ZERO) + item.referred_shares
         if voted != held or item.total != held:
             raise AssertionError(f"item {item.item_id}: {voted} shares planned, {held} held")
+
+
+# --- Accounts' choices and holdings at a record date ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AccountChoice:
+    """One version of an account's choice: from ``effective_date`` on, the account follows
+    ``policy`` ("" = no choice: the programme's default applies) and its shares sit in
+    ``custodian_account``. A change is a new version with a later date; none is ever edited."""
+
+    account_id: str
+    custodian_account: str
+    policy: str
+    effective_date: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """An account's shares of one security (ISIN or CUSIP) as of a date."""
+
+    account_id: str
+    security: str
+    as_of: dt.date
+    shares: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Positions:
+    """The accounts at a record date, and those whose chosen policy is no longer offered
+    (they follow the default: ``(account_id, chosen policy)``)."""
+
+    record_date: dt.date
+    positions: tuple[AccountPosition, ...]
+    not_offered: tuple[tuple[str, str], ...] = ()
+
+
+def record_date_of(meeting) -> dt.date:
+    """The date positions are taken at: the meeting's record date, else its meeting date."""
+    return meeting.record_date or meeting.meeting_date
+
+
+def positions_at(
+    programme: Programme,
+    record_date: dt.date,
+    choices: Iterable[AccountChoice],
+    holdings: Iterable[Holding],
+) -> Positions:
+    """Each account holding shares at ``record_date``, with the policy in force for it.
+
+    - The choice in force is the version with the latest ``effective_date`` on or before
+      the record date; later versions are ignored, earlier ones are history.
+    - The holding in force is the one with the latest ``as_of`` on or before the record
+      date (over every identifier of the security the caller passes; on one date the
+      larger identifier string wins, so the result never depends on row order).
+      Accounts with no holding, or zero shares, in force are left out.
+    - No choice in force (or a version that withdrew it, ``policy == ""``): the default,
+      ``chose=False``. A chosen policy the programme no longer offers: the default too,
+      ``chose=False``, and the account is listed in ``not_offered``.
+    - The custodian account is the one of the version in force, else of the first version.
+    """
+    in_force: dict[str, AccountChoice] = {}
+    first: dict[str, AccountChoice] = {}
+    for choice in choices:
+        earliest = first.get(choice.account_id)
+        if earliest is None or choice.effective_date < earliest.effective_date:
+            first[choice.account_id] = choice
+        if choice.effective_date > record_date:
+            continue
+        current = in_force.get(choice.account_id)
+        if current is None or choice.effective_date > current.effective_date:
+            in_force[choice.account_id] = choice
+    held: dict[str, Holding] = {}
+    for holding in holdings:
+        if holding.as_of > record_date:
+            continue
+        current = held.get(holding.account_id)
+        if current is None or (holding.as_of, holding.security) > (current.as_of, current.security):
+            held[holding.account_id] = holding
+    offered = frozenset(programme.policies)
+    default = programme.default_policy
+    out, not_offered = [], []
+    for account_id in sorted(held):
+        shares = held[account_id].shares
+        if not shares:
+            continue
+        choice = in_force.get(account_id)
+        version = choice or first.get(account_id)
+        custodian = version.custodian_account if version is not None else ""
+        if choice is not None and choice.policy in offered:
+            out.append(AccountPosition(account_id, choice.policy, shares, True, custodian))
+            continue
+        if choice is not None and choice.policy:
+            not_offered.append((account_id, choice.policy))
+        out.append(AccountPosition(account_id, default, shares, False, custodian))
+    return Positions(record_date, tuple(out), tuple(not_offered))
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        n = int(ch)
+        if i % 2 == 1:
+            n *= 2
+            if n > 9:
+                n -= 9
+        total += n
+    return total % 10 == 0
+
+
+def _cusip_value(ch: str) -> int:
+    if ch.isdigit():
+        return int(ch)
+    if "A" <= ch <= "Z":
+        return ord(ch) - ord("A") + 10
+    return {"*": 36, "@": 37, "#": 38}[ch]
+
+
+def security_problem(code: str) -> str | None:
+    """Why ``code`` (upper case, trimmed) is not an ISIN or a CUSIP with a valid check digit;
+    None when it is one."""
+    if len(code) == 12:
+        if not (code[:2].isalpha() and code[:2].isascii() and code.isalnum() and code[-1].isdigit()):
+            return "an ISIN is 2 letters, 9 letters or digits and a check digit"
+        digits = "".join(str(int(ch, 36)) for ch in code)
+        return None if _luhn_ok(digits) else "the ISIN's check digit is wrong"
+    if len(code) == 9:
+        if not all(ch.isascii() and (ch.isalnum() or ch in "*@#") for ch in code) or not code[-1].isdigit():
+            return "a CUSIP is 8 letters, digits or *@# and a check digit"
+        total = 0
+        for i, ch in enumerate(code[:8]):
+            value = _cusip_value(ch) * (2 if i % 2 else 1)
+            total += value // 10 + value % 10
+        return None if (10 - total % 10) % 10 == int(code[8]) else "the CUSIP's check digit is wrong"
+    return "is neither an ISIN (12 characters) nor a CUSIP (9)"

@@ -1,7 +1,8 @@
 """Persistence: the only package that knows SQLAlchemy.
 
 ``open_store(url)`` gives a ``Store``: one repository per aggregate (tenants,
-policies, decisions, evidence, memo templates), each typed, raising domain
+policies, decisions, evidence, memo templates, past meetings,
+backtests, voting-choice programmes and their accounts, vote plans), each typed, raising domain
 errors only. The schema is created and changed only by the Alembic migrations
 in ``migrations/`` (``proxyvote db upgrade``; ``proxyvote.store.schema``).
 """
@@ -22,8 +23,10 @@ from proxyvote.store.decisions import (
 from proxyvote.store.evidence import EvidenceRepository
 from proxyvote.store.meetings import ImportSummary, PastMeetingRepository
 from proxyvote.store.policies import PolicyRepository, StoredPolicy
+from proxyvote.store.programmes import ProgrammeRepository
 from proxyvote.store.templates import TemplateRepository
 from proxyvote.store.tenants import TenantRepository
+from proxyvote.store.vote_plans import VotePlanRepository
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,8 @@ class Store:
     templates: TemplateRepository
     meetings: PastMeetingRepository
     backtests: BacktestRepository
+    programmes: ProgrammeRepository
+    vote_plans: VotePlanRepository
 
     @property
     def engine(self):
@@ -57,6 +62,8 @@ def open_store(url: str | None = None) -> Store:
         TemplateRepository(database),
         PastMeetingRepository(database),
         BacktestRepository(database),
+        ProgrammeRepository(database),
+        VotePlanRepository(database),
     )
 
 

@@ -301,3 +301,24 @@ class PastMeetingRepository:
         )
         with self._db.engine.connect() as connection:
             return int(connection.scalar(query) or 0)
+
+    def find(self, owners: tuple[str, ...], ident: str) -> Meeting | None:
+        """The stored meeting named by its ``meeting_key`` (indexed) or, failing that, by its
+        ``meeting_id`` (not a column: the owners' bodies are read until one matches); the
+        first owner's record wins. None if there is none."""
+        rank = {owner: i for i, owner in enumerate(owners)}
+        with self._db.engine.connect() as connection:
+            rows = connection.execute(
+                select(PastMeeting.owner, PastMeeting.body).where(
+                    PastMeeting.owner.in_(owners), PastMeeting.meeting_key == ident
+                )
+            ).all()
+            if rows:
+                return decode(min(rows, key=lambda r: rank[r.owner]).body)
+            for owner in owners:
+                query = select(PastMeeting.body).where(PastMeeting.owner == owner).order_by(PastMeeting.pk)
+                for (body,) in connection.execute(query):
+                    meeting = decode(body)
+                    if meeting.meeting_id == ident:
+                        return meeting
+        return None

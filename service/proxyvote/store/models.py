@@ -217,3 +217,94 @@ class BacktestRun(Base):
     figures: Mapped[str] = mapped_column(Text)
     figures_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ProgrammeVersion(Base):
+    """A voting-choice programme: the policies on offer and the default. A change of either
+    is a new version; versions are never updated."""
+
+    __tablename__ = "programmes"
+    __table_args__ = (UniqueConstraint("owner", "name", "version"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(40), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    # The policy references on offer, as a JSON list, in the order given.
+    policies: Mapped[str] = mapped_column(Text)
+    default_policy: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ProgrammeAccount(Base):
+    """An account of a programme (by the programme's name: accounts outlive its versions)."""
+
+    __tablename__ = "programme_accounts"
+    __table_args__ = (UniqueConstraint("owner", "programme", "account_id"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(40))
+    programme: Mapped[str] = mapped_column(String(200))
+    account_id: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AccountChoiceVersion(Base):
+    """One version of an account's choice, in force from ``effective_date``; never updated.
+    ``policy`` "" means no choice (the programme's default applies)."""
+
+    __tablename__ = "account_choices"
+    __table_args__ = (UniqueConstraint("account_pk", "effective_date"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_pk: Mapped[int] = mapped_column(ForeignKey("programme_accounts.pk"))
+    effective_date: Mapped[dt.date] = mapped_column(Date)
+    policy: Mapped[str] = mapped_column(String(200))
+    custodian_account: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AccountHolding(Base):
+    """An account's shares of a security (ISIN or CUSIP) as of a date; never updated.
+    ``shares`` is the exact decimal as text (no float, no database-specific NUMERIC)."""
+
+    __tablename__ = "account_holdings"
+    __table_args__ = (UniqueConstraint("account_pk", "security", "as_of"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_pk: Mapped[int] = mapped_column(ForeignKey("programme_accounts.pk"))
+    security: Mapped[str] = mapped_column(String(40), index=True)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    shares: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StoredVotePlan(Base):
+    """A vote plan as made: the decisions it used, the programme version, the record date,
+    the per-item totals (canonical JSON) and the positions (zlib-compressed canonical JSON,
+    read whole to replay or export). Never updated."""
+
+    __tablename__ = "vote_plans"
+    __table_args__ = (
+        Index("ix_vote_plans_owner_programme_meeting_date", "owner", "programme", "meeting_date"),
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    plan_id: Mapped[str] = mapped_column(String(40), unique=True)
+    owner: Mapped[str] = mapped_column(String(40))
+    programme: Mapped[str] = mapped_column(String(200))
+    programme_version: Mapped[int] = mapped_column(Integer)
+    meeting_id: Mapped[str] = mapped_column(String(200))
+    meeting_date: Mapped[dt.date] = mapped_column(Date)
+    record_date: Mapped[dt.date] = mapped_column(Date)
+    security: Mapped[str] = mapped_column(String(40))
+    accounts: Mapped[int] = mapped_column(Integer)
+    # The Meeting message, serialized deterministically.
+    meeting: Mapped[bytes] = mapped_column(LargeBinary)
+    # {"programme": ..., "policies": [...], "items": [...], "not_offered": [...]}: canonical JSON.
+    plan: Mapped[str] = mapped_column(Text)
+    plan_hash: Mapped[str] = mapped_column(String(64))
+    positions: Mapped[bytes] = mapped_column(LargeBinary)
+    positions_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
