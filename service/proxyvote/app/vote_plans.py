@@ -315,6 +315,24 @@ class VotePlans:
         """The tenant's plans by meeting date (inclusive range), of one programme if named."""
         return self.plans.list(tenant, programme, date_from, date_to)
 
+    def latest(
+        self,
+        tenant: str,
+        programme: str,
+        date_from: dt.date | None = None,
+        date_to: dt.date | None = None,
+        meeting_id: str | None = None,
+    ) -> list[StoredPlan]:
+        """The most recent plan of each meeting of ``programme`` (meeting dates in the inclusive
+        range; one meeting if ``meeting_id``), by meeting date: what the exporters send.
+        A meeting planned again (new choices, new holdings) is sent as last planned."""
+        newest: dict[str, PlanSummary] = {}
+        for summary in self.list(tenant, programme, date_from, date_to):
+            if meeting_id is None or summary.meeting_id == meeting_id:
+                newest[summary.meeting_id] = summary  # list() orders by creation within a date
+        ordered = sorted(newest.values(), key=lambda s: (s.meeting_date, s.meeting_id))
+        return [self.get(tenant, s.plan_id) for s in ordered]
+
     def replay(self, tenant: str, plan_id: str) -> PlanReplay:
         """Each decision decided again from its stored inputs (``DecisionLog.replay``), the
         plan recomputed from them and the stored positions, and compared with the stored plan."""

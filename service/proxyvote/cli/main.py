@@ -439,11 +439,12 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("files", nargs="*")
     sp.add_argument("--json", action="store_true", help="machine-readable results")
     sp.set_defaults(func=cmd_policy_test)
-    from proxyvote.cli import backtest, synth, voting_choice  # commands in their own modules
+    from proxyvote.cli import backtest, exports, synth, voting_choice  # commands in their own modules
 
     backtest.add_parser(sub)
     synth.add_parser(sub)
     voting_choice.add_parser(sub)
+    exports.add_parser(sub)
     return p
 
 
