@@ -74,6 +74,13 @@ class RecommendationServicer(rs_grpc.RecommendationServiceServicer):
         command = convert.recommend_command(request)
         return self._log.recommend(tenant, command, self._today(), deadline_of(context)).response
 
+    @unary(rs.RecommendPoliciesResponse)
+    def RecommendPolicies(self, request, context):
+        tenant = self._auth.tenant(context)
+        command, policies = convert.recommend_policies_command(request)
+        recorded = self._log.recommend_many(tenant, command, policies, self._today(), deadline_of(context))
+        return rs.RecommendPoliciesResponse(responses=[r.response for r in recorded])
+
     def StreamRecommend(self, request_iterator, context):
         try:
             tenant = self._auth.tenant(context)
