@@ -192,3 +192,25 @@ def test_recommend_many_stores_the_meeting_once_and_each_decision_replays(sqlite
         from proxyvote.store.models import MeetingRecord
 
         assert session.query(MeetingRecord).count() == 1
+
+
+def test_recommend_many_past_its_deadline_in_the_writer_queue_stores_none_of_them(sqlite_app, monkeypatch):
+    import time
+
+    from proxyvote.errors import DeadlineExceeded
+
+    tenant, _ = sqlite_app.store.tenants.create("t")
+    writer = sqlite_app.store.decisions._writer
+    original = writer._write_batch
+
+    def slow_batch(batch):
+        time.sleep(0.3)  # the commit before this one takes long
+        original(batch)
+
+    monkeypatch.setattr(writer, "_write_batch", slow_batch)
+    with pytest.raises(DeadlineExceeded):
+        sqlite_app.log.recommend_many(
+            tenant, command_for(example_meeting()), BUNDLED, TODAY, deadline=time.monotonic() + 0.1
+        )
+    assert sqlite_app.store.decisions.all(tenant) == []
+    assert sqlite_app.store.decisions.queued() == 0
