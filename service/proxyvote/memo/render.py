@@ -212,7 +212,6 @@ class MemoRenderer:
             return page.encode("utf-8"), HTML
         return pdf_from_html(page), PDF
 
-
     def render_perspectives(
         self,
         decisions: tuple[MeetingDecision, ...],
