@@ -88,15 +88,23 @@ bench: $(STUBS_STAMP)
 	$(PY) bench/serving.py
 	$(PY) bench/plan.py
 
-# The HTML memo of the Amazon 2020 AGM, and a screenshot of it (docs/memo-example.png).
+# A screenshot of an HTML page with headless Chromium: $(call screenshot,PAGE,PNG,WIDTH,HEIGHT).
+screenshot = tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && timeout 120 /usr/bin/chromium --headless --no-sandbox \
+	--disable-gpu --disable-background-networking --disable-component-update --disable-sync \
+	--no-first-run --user-data-dir="$$tmp" --hide-scrollbars --window-size=$(3),$(4) \
+	--screenshot=$(2) "file://$(CURDIR)/$(1)"
+
+AMAZON_2020 := --meeting examples/meetings/amazon-2020-agm.json --evidence examples/evidence/amazon.json --as-of 2020-05-20
+
+# The HTML memo of the Amazon 2020 AGM, and a screenshot of it (docs/memo-example.png);
+# its perspectives memo under the three bundled policies (docs/perspectives-memo.png).
 memo-example: $(STUBS_STAMP) $(SYSTEM_STAMP)
 	mkdir -p build
-	$(VENV)/bin/proxyvote memo --policy human-rights-esg --meeting examples/meetings/amazon-2020-agm.json \
-		--evidence examples/evidence/amazon.json --as-of 2020-05-20 --format html --output build/memo-example.html
-	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && timeout 120 /usr/bin/chromium --headless --no-sandbox \
-		--disable-gpu --disable-background-networking --disable-component-update --disable-sync \
-		--no-first-run --user-data-dir="$$tmp" --hide-scrollbars --window-size=1200,1800 \
-		--screenshot=docs/memo-example.png "file://$(CURDIR)/build/memo-example.html"
+	$(VENV)/bin/proxyvote memo --policy human-rights-esg $(AMAZON_2020) --format html --output build/memo-example.html
+	$(call screenshot,build/memo-example.html,docs/memo-example.png,1200,1800)
+	$(VENV)/bin/proxyvote memo --policy human-rights-esg --policy governance-baseline --policy board-aligned \
+		--variant perspectives $(AMAZON_2020) --format html --output build/perspectives-memo.html
+	$(call screenshot,build/perspectives-memo.html,docs/perspectives-memo.png,1300,2700)
 
 clean:
 	rm -rf $(VENV) $(STUBS_DIR)/*_pb2* $(STUBS_STAMP) .pytest_cache .hypothesis

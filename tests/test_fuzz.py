@@ -254,6 +254,14 @@ def seed(served: Served) -> None:
     request.policy = "human-rights-esg"
     seeds = {
         "proxyvote.v1.RecommendationService/Recommend": [request],
+        "proxyvote.v1.RecommendationService/RecommendPolicies": [
+            recommendation_service_pb2.RecommendPoliciesRequest(
+                meeting=meeting,
+                policies=["human-rights-esg", "board-aligned"],
+                as_of="2020-05-20",
+                evidence=evidence[:3],
+            )
+        ],
         "proxyvote.v1.RecommendationService/StreamRecommend": [
             recommendation_service_pb2.StreamRecommendRequest(request=request)
         ],
@@ -262,6 +270,7 @@ def seed(served: Served) -> None:
                 meeting=meeting, policy="human-rights-esg", as_of="2020-05-20", format=2
             ),
             memo_service_pb2.RenderMemoRequest(decision_id=DECISION_IDS[0], format=1, variant=2),
+            memo_service_pb2.RenderMemoRequest(decision_ids=DECISION_IDS[:2], format=2, variant=3),
         ],
         "proxyvote.v1.MemoService/UploadMemoTemplate": [
             memo_service_pb2.UploadMemoTemplateRequest(name="fuzz-memo", source=TEMPLATE)

@@ -21,7 +21,7 @@ The metrics (``PROXYVOTE_METRICS_ADDR``, ``curl HOST:PORT/metrics``):
   grpc_server_handled_total{grpc_service,grpc_method,grpc_code}     calls completed
   grpc_server_handling_seconds{grpc_service,grpc_method,grpc_code}  latency histogram
   grpc_server_in_flight                          calls being served (queue depth)
-  proxyvote_decisions_total{vote}                items decided (Recommend, StreamRecommend)
+  proxyvote_decisions_total{vote}                items decided (Recommend, StreamRecommend, RecommendPolicies)
   proxyvote_decision_batch_size                  decisions per group commit (histogram)
   proxyvote_decision_writer_queue                decisions waiting for the writer
   proxyvote_cache_{hits,misses,evictions}_total{cache}, proxyvote_cache_{entries,bytes}{cache}
@@ -49,6 +49,7 @@ log = logging.getLogger("proxyvote.rpc")
 
 RECOMMEND = "/proxyvote.v1.RecommendationService/Recommend"
 STREAM_RECOMMEND = "/proxyvote.v1.RecommendationService/StreamRecommend"
+RECOMMEND_POLICIES = "/proxyvote.v1.RecommendationService/RecommendPolicies"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 # Codes that say the server (or what it depends on) failed, rather than the caller.
@@ -98,7 +99,7 @@ class Metrics:
         )
         self.decisions = Counter(
             "proxyvote_decisions",
-            "Ballot items decided by Recommend and StreamRecommend, by vote",
+            "Ballot items decided by Recommend, StreamRecommend and RecommendPolicies, by vote",
             ("vote",),
             registry=self.registry,
         )
@@ -323,6 +324,10 @@ class RequestInterceptor(grpc.ServerInterceptor):
             votes = lambda response: metrics.count_votes(response.recommendations)  # noqa: E731
         elif metrics is not None and method == STREAM_RECOMMEND:
             votes = lambda message: metrics.count_votes(message.response.recommendations)  # noqa: E731
+        elif metrics is not None and method == RECOMMEND_POLICIES:
+            votes = lambda response: metrics.count_votes(  # noqa: E731
+                r for each in response.responses for r in each.recommendations
+            )
         if handler.response_streaming:
             behavior = handler.unary_stream or handler.stream_stream
             wrapped = self._streaming(behavior, method, request_id, votes)

@@ -74,6 +74,13 @@ class RecommendationServicer(rs_grpc.RecommendationServiceServicer):
         command = convert.recommend_command(request)
         return self._log.recommend(tenant, command, self._today(), deadline_of(context)).response
 
+    @unary(rs.RecommendPoliciesResponse)
+    def RecommendPolicies(self, request, context):
+        tenant = self._auth.tenant(context)
+        command, policies = convert.recommend_policies_command(request)
+        recorded = self._log.recommend_many(tenant, command, policies, self._today(), deadline_of(context))
+        return rs.RecommendPoliciesResponse(responses=[r.response for r in recorded])
+
     def StreamRecommend(self, request_iterator, context):
         try:
             tenant = self._auth.tenant(context)
@@ -326,6 +333,11 @@ class MemoServicer(memo_service_pb2_grpc.MemoServiceServicer):
         tenant = self._auth.tenant(context)
         # Unknown enum values (a newer client's) are refused before anything is decided.
         memo_format, variant = check_options(request.format, request.variant)
+        if variant == memo.VARIANT_PERSPECTIVES:
+            return self._perspectives(tenant, request, memo_format)
+        for field in ("decision_ids", "policies"):
+            if getattr(request, field):
+                raise InvalidArgument([FieldViolation(field, "is only for the perspectives variant")])
         source = None
         if request.template:
             source = self._templates.latest(tenant, request.template)
@@ -361,6 +373,46 @@ class MemoServicer(memo_service_pb2_grpc.MemoServiceServicer):
         )
         return memo_service_pb2.RenderMemoResponse(content=content, content_type=content_type)
 
+    def _perspectives(self, tenant: str, request, memo_format: int):
+        """One meeting under several policies, a column each: stored decisions (replayed, as
+        the single memo replays one), or the meeting decided under ``policies``, not stored."""
+        if request.template:
+            raise InvalidArgument([FieldViolation("template", "is not used by the perspectives variant")])
+        if request.decision_id:
+            raise InvalidArgument(
+                [FieldViolation("decision_id", "use decision_ids for the perspectives variant")]
+            )
+        if request.decision_ids:
+            if request.policies or request.policy:
+                field = "policies" if request.policies else "policy"
+                raise InvalidArgument([FieldViolation(field, "is not used with decision_ids")])
+            decision_ids = tuple(request.decision_ids)
+            _check_decision_ids(decision_ids)
+            decisions = []
+            for i, decision_id in enumerate(decision_ids):
+                decision = self._log.replay(tenant, decision_id).decision
+                if decisions and decision.meeting != decisions[0].meeting:
+                    raise InvalidArgument(
+                        [
+                            FieldViolation(
+                                f"decision_ids[{i}]",
+                                f"decides meeting {decision.meeting.meeting_id}, not the meeting of "
+                                f"decision_ids[0] ({decisions[0].meeting.meeting_id})",
+                            )
+                        ]
+                    )
+                decisions.append(decision)
+        else:
+            if request.policy:
+                raise InvalidArgument([FieldViolation("policy", "use policies for the perspectives variant")])
+            command, policies = convert.recommend_policies_command(request)
+            decisions = self._log.decide_many(tenant, command, policies, self._today())
+            decision_ids = ()
+        content, content_type = self._renderer.render_perspectives(
+            tuple(decisions), memo_format, decision_ids
+        )
+        return memo_service_pb2.RenderMemoResponse(content=content, content_type=content_type)
+
     @unary(memo_service_pb2.UploadMemoTemplateResponse)
     def UploadMemoTemplate(self, request, context):
         tenant = self._auth.tenant(context)
@@ -373,6 +425,23 @@ class MemoServicer(memo_service_pb2_grpc.MemoServiceServicer):
         check_template(request.source)
         version = self._templates.add(tenant, request.name, request.source)
         return memo_service_pb2.UploadMemoTemplateResponse(name=request.name, version=version)
+
+
+def _check_decision_ids(decision_ids: tuple[str, ...]) -> None:
+    violations = []
+    if len(decision_ids) > convert.MAX_POLICIES:
+        violations.append(FieldViolation("decision_ids", f"names more than {convert.MAX_POLICIES} decisions"))
+    seen: dict[str, int] = {}
+    for i, decision_id in enumerate(decision_ids):
+        if not decision_id.strip():
+            violations.append(FieldViolation(f"decision_ids[{i}]", "is required: a decision id"))
+        elif decision_id in seen:
+            violations.append(
+                FieldViolation(f"decision_ids[{i}]", f"duplicate (also decision_ids[{seen[decision_id]}])")
+            )
+        seen.setdefault(decision_id, i)
+    if violations:
+        raise InvalidArgument(violations)
 
 
 _TEMPLATE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")

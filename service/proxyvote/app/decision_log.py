@@ -5,6 +5,8 @@ filled in, the stored evidence public on that date added), decided through the
 Recommender, and stored as a typed record with everything needed to reproduce
 it: the meeting (serialised once), the request as evaluated, the policy
 version, the engine version and the response bytes, in one transaction.
+A meeting under several policies (``recommend_many``) is decided in one pass
+and stored as one decision per policy, in one transaction.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from dataclasses import dataclass
 
 from proxyvote import ENGINE_VERSION
 from proxyvote.app.evidence_store import EvidenceStore
-from proxyvote.app.policy_catalog import PolicyCatalog
+from proxyvote.app.policy_catalog import CatalogEntry, PolicyCatalog
 from proxyvote.core.model import MeetingDecision, RecommendCommand
 from proxyvote.core.recommender import Recommender
-from proxyvote.errors import DeadlineExceeded, NotFound
+from proxyvote.errors import DeadlineExceeded, FieldViolation, InvalidArgument, NotFound
 from proxyvote.store import DecisionRecord, MeetingRow, StoredDecision, StoredOverride
 from proxyvote.store.decisions import DecisionRepository
 from proxyvote.v1 import recommendation_service_pb2 as rs
@@ -79,52 +81,128 @@ class DecisionLog:
         """Decided as Recommend decides (stored evidence included), but not stored."""
         return self.recommender.decide(self.effective(tenant, command, today), today, tenant)
 
+    def decide_many(
+        self, tenant: str, command: RecommendCommand, policy_refs: tuple[str, ...], today: dt.date
+    ) -> tuple[MeetingDecision, ...]:
+        """Decided as ``recommend_many`` decides (one pass, stored evidence included), not stored."""
+        if not policy_refs:
+            raise InvalidArgument([FieldViolation("policies", "must name at least one policy")])
+        command = self.effective(tenant, command, today)
+        entries = self._entries(tenant, tuple((r, f"policies[{i}]") for i, r in enumerate(policy_refs)))
+        return self.recommender.decide_many(
+            command.meeting, tuple(e.policy for e in entries), command.as_of, command.evidence
+        )
+
     def recommend(
         self, tenant: str, command: RecommendCommand, today: dt.date, deadline: float | None = None
     ) -> Recorded:
         """Decides and stores; ``deadline`` (a time.monotonic() value) past which nothing is
         decided or stored: the caller has given up."""
+        return self._record(tenant, command, ((command.policy, "policy"),), today, deadline)[0]
+
+    def recommend_many(
+        self,
+        tenant: str,
+        command: RecommendCommand,
+        policy_refs: tuple[str, ...],
+        today: dt.date,
+        deadline: float | None = None,
+    ) -> tuple[Recorded, ...]:
+        """The meeting of ``command`` decided under each policy of ``policy_refs`` (its own
+        ``policy`` is not used), one stored decision per policy, in that order.
+
+        The effective command is computed once, each item classified once and each
+        policy evaluated once per item (``Recommender.decide_many``); the meeting is
+        serialised once and every decision is stored in one transaction, each as an
+        ordinary decision record (its own id, its request naming its one policy), so
+        each replays by itself. A policy named twice, or two references to one
+        version, is INVALID_ARGUMENT on ``policies[i]``; an unknown one NOT_FOUND.
+        """
+        if not policy_refs:
+            raise InvalidArgument([FieldViolation("policies", "must name at least one policy")])
+        fields = tuple((ref, f"policies[{i}]") for i, ref in enumerate(policy_refs))
+        return self._record(tenant, command, fields, today, deadline)
+
+    def _record(
+        self,
+        tenant: str,
+        command: RecommendCommand,
+        refs: tuple[tuple[str, str], ...],
+        today: dt.date,
+        deadline: float | None,
+    ) -> tuple[Recorded, ...]:
+        """Decides under each (reference, field) and stores every decision in one group write."""
         _check_deadline(deadline, "before it was decided")
         command = self.effective(tenant, command, today)
-        entry = self.catalog.entry(tenant, command.policy)
-        decision = self.recommender.decide_under(
-            command.meeting, entry.policy, command.as_of, command.evidence
+        entries = self._entries(tenant, refs)
+        decisions = self.recommender.decide_many(
+            command.meeting, tuple(e.policy for e in entries), command.as_of, command.evidence
         )
         _check_deadline(deadline, "before it was stored")
-        response = convert.decision_to_proto(decision, command.request_id)
         meeting = command.meeting
         body = convert.meeting_to_proto(meeting).SerializeToString(deterministic=True)
-        stored = self.decisions.append(
-            DecisionRecord(
-                owner=tenant,
-                meeting=MeetingRow(
-                    meeting_id=meeting.meeting_id,
-                    issuer_name=meeting.issuer.name,
-                    ticker=meeting.issuer.ticker,
-                    meeting_date=meeting.meeting_date,
-                    body=body,
-                    items=tuple(
-                        {
-                            "item_id": item.item_id,
-                            "number": item.number,
-                            "title": item.title,
-                            "proponent_kind": item.proponent_kind,
-                            "board_recommendation": item.board_recommendation,
-                        }
-                        for item in meeting.items
-                    ),
-                ),
-                policy_pk=entry.stored.pk,
-                policy_hash=entry.policy.content_hash,
-                engine_version=ENGINE_VERSION,
-                as_of=decision.as_of,
-                request=convert.request_bytes(body, command),
-                response=response.SerializeToString(deterministic=True),
+        row = MeetingRow(
+            meeting_id=meeting.meeting_id,
+            issuer_name=meeting.issuer.name,
+            ticker=meeting.issuer.ticker,
+            meeting_date=meeting.meeting_date,
+            body=body,
+            items=tuple(
+                {
+                    "item_id": item.item_id,
+                    "number": item.number,
+                    "title": item.title,
+                    "proponent_kind": item.proponent_kind,
+                    "board_recommendation": item.board_recommendation,
+                }
+                for item in meeting.items
+            ),
+        )
+        responses = tuple(convert.decision_to_proto(d, command.request_id) for d in decisions)
+        stored = self.decisions.append_many(
+            tuple(
+                DecisionRecord(
+                    owner=tenant,
+                    meeting=row,
+                    policy_pk=entry.stored.pk,
+                    policy_hash=entry.policy.content_hash,
+                    engine_version=ENGINE_VERSION,
+                    as_of=decision.as_of,
+                    # The request as evaluated under this one policy: what replay reads back.
+                    request=convert.request_bytes(body, dataclasses.replace(command, policy=ref)),
+                    response=response.SerializeToString(deterministic=True),
+                )
+                for (ref, _), entry, decision, response in zip(
+                    refs, entries, decisions, responses, strict=True
+                )
             ),
             deadline,
         )
-        response.decision_id = stored.decision_id
-        return Recorded(stored.decision_id, decision, response)
+        recorded = []
+        for s, decision, response in zip(stored, decisions, responses, strict=True):
+            response.decision_id = s.decision_id
+            recorded.append(Recorded(s.decision_id, decision, response))
+        return tuple(recorded)
+
+    def _entries(self, tenant: str, refs: tuple[tuple[str, str], ...]) -> tuple[CatalogEntry, ...]:
+        """Each reference resolved in the catalog; two resolving to one version are refused."""
+        entries: list[CatalogEntry] = []
+        seen: dict[int, int] = {}
+        for i, (ref, field) in enumerate(refs):
+            entry = self.catalog.entry(tenant, ref, field)
+            if entry.stored.pk in seen:
+                first = refs[seen[entry.stored.pk]][1]
+                raise InvalidArgument(
+                    [
+                        FieldViolation(
+                            field,
+                            f"names {entry.policy.id}@{entry.policy.version} again (as {first} does)",
+                        )
+                    ]
+                )
+            seen[entry.stored.pk] = i
+            entries.append(entry)
+        return tuple(entries)
 
     def get(self, tenant: str, decision_id: str) -> tuple[StoredDecision, list[StoredOverride]]:
         return self.decisions.get(tenant, decision_id), self.decisions.overrides(tenant, decision_id)

@@ -68,7 +68,34 @@ def _command(args) -> RecommendCommand:
 
         paths += [str(p) for p in evidence_files(_settings(args).evidence_dir)]
     as_of = convert.parse_as_of(args.as_of or "", "--as-of")
-    return RecommendCommand(meeting, args.policy, as_of, _evidence(paths))
+    return RecommendCommand(meeting, args.policy[0], as_of, _evidence(paths))
+
+
+def _policies(args) -> tuple[str, ...]:
+    """The --policy values in order; one named twice is a one-line error."""
+    policies = tuple(args.policy)
+    for i, policy in enumerate(policies):
+        if policy.strip() in (p.strip() for p in policies[:i]):
+            raise CliError(f"--policy {policy.strip()} is given twice")
+    return policies
+
+
+def _decide_many(args, command: RecommendCommand, policies: tuple[str, ...]):
+    """In-process: the meeting under each policy in one pass (each item classified once)."""
+    recommender = _recommender(args)
+    resolved, seen = [], {}
+    for policy in policies:
+        found = recommender.policy(policy, field=f"--policy {policy}")
+        ref = (found.id, found.version)
+        if ref in seen:
+            raise CliError(
+                f"--policy {policy} names {found.id}@{found.version} again (as --policy {seen[ref]})"
+            )
+        seen[ref] = policy
+        resolved.append(found)
+    return recommender.decide_many(
+        command.meeting, tuple(resolved), command.as_of or _today(), command.evidence
+    )
 
 
 def _request_message(command: RecommendCommand):
@@ -100,6 +127,9 @@ def _auth(args) -> tuple[tuple[str, str], ...]:
 
 def cmd_recommend(args) -> int:
     command = _command(args)
+    policies = _policies(args)
+    if len(policies) > 1:
+        return _recommend_policies(args, command, policies)
     if args.format == "md":
         sys.stdout.write(_memo(args, command).decode("utf-8"))
         return 0
@@ -117,6 +147,36 @@ def cmd_recommend(args) -> int:
         print(f"stored as decision {response.decision_id}", file=sys.stderr)
         response.ClearField("decision_id")
     print(to_json(response) if args.format == "json" else table(response))
+    return 0
+
+
+def _recommend_policies(args, command: RecommendCommand, policies: tuple[str, ...]) -> int:
+    """Several --policy: one pass (RecommendPolicies with --server), one column per policy."""
+    from proxyvote.v1 import recommendation_service_pb2 as rs
+
+    if args.format == "md":
+        sys.stdout.write(_memo(args, command, "md", "perspectives", policies).decode("utf-8"))
+        return 0
+    if args.server:
+        from proxyvote.v1 import recommendation_service_pb2_grpc as rs_grpc
+
+        single = _request_message(command)
+        request = rs.RecommendPoliciesRequest(
+            meeting=single.meeting, policies=policies, as_of=single.as_of, evidence=single.evidence
+        )
+        with _channel(args, args.server) as channel:
+            reply = rs_grpc.RecommendationServiceStub(channel).RecommendPolicies(
+                request, timeout=60, metadata=_auth(args)
+            )
+    else:
+        decisions = _decide_many(args, command, policies)
+        reply = rs.RecommendPoliciesResponse(responses=[convert.decision_to_proto(d) for d in decisions])
+    ids = [r.decision_id for r in reply.responses if r.decision_id]
+    if ids:
+        print(f"stored as decisions {', '.join(ids)}", file=sys.stderr)
+        for r in reply.responses:
+            r.ClearField("decision_id")
+    print(to_json(reply) if args.format == "json" else policies_table(reply.responses))
     return 0
 
 
@@ -156,11 +216,40 @@ def table(response) -> str:
     return "\n".join(lines)
 
 
-def _memo(args, command: RecommendCommand, memo_format: str = "md", variant: str = "full") -> bytes:
-    """The memo, rendered by the server with --server, else in-process."""
+def policies_table(responses) -> str:
+    """One row per item, one column per policy: its vote, ! against management, ? for review."""
+    vote = enums_pb2.Vote.Name
+    first = responses[0]
+    rows = [("item", "board", *(f"{r.policy.id}@{r.policy.version}" for r in responses))]
+    for n, base in enumerate(first.recommendations):
+        cells = []
+        for response in responses:
+            r = response.recommendations[n]
+            marks = ("!" if r.against_management else "") + ("?" if r.needs_review else "")
+            cells.append(f"{vote(r.vote)} {marks}".rstrip())
+        rows.append((base.item_id, vote(base.board_recommendation), *cells))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [f"{first.meeting_id}  {len(responses)} policies  as of {first.as_of}"]
+    lines += [f"  {r.policy.id}@{r.policy.version} ({r.policy.content_hash[:12]})" for r in responses]
+    for row in rows:
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    lines.append("! against management  ? needs review")
+    return "\n".join(lines)
+
+
+def _memo(
+    args,
+    command: RecommendCommand,
+    memo_format: str = "md",
+    variant: str = "full",
+    policies: tuple[str, ...] = (),
+) -> bytes:
+    """The memo, rendered by the server with --server, else in-process; the perspectives
+    variant under ``policies`` (one column each)."""
     from proxyvote.memo.render import FORMATS as MEMO_FORMATS
     from proxyvote.memo.render import VARIANTS as MEMO_VARIANTS
 
+    perspectives = variant == "perspectives"
     if args.server:
         from proxyvote.v1 import memo_service_pb2, memo_service_pb2_grpc
 
@@ -169,7 +258,8 @@ def _memo(args, command: RecommendCommand, memo_format: str = "md", variant: str
             response = memo_service_pb2_grpc.MemoServiceStub(channel).RenderMemo(
                 memo_service_pb2.RenderMemoRequest(
                     meeting=request.meeting,
-                    policy=request.policy,
+                    policy="" if perspectives else request.policy,
+                    policies=policies if perspectives else (),
                     as_of=request.as_of,
                     evidence=request.evidence,
                     format=MEMO_FORMATS[memo_format],
@@ -182,8 +272,11 @@ def _memo(args, command: RecommendCommand, memo_format: str = "md", variant: str
     from proxyvote.app.files import load_templates
     from proxyvote.memo.render import MemoRenderer
 
-    decision = _recommender(args).decide(command, _today())
     renderer = MemoRenderer(load_templates(_settings(args).template_dir))
+    if perspectives:
+        decisions = _decide_many(args, command, policies)
+        return renderer.render_perspectives(decisions, MEMO_FORMATS[memo_format])[0]
+    decision = _recommender(args).decide(command, _today())
     return renderer.render(decision, MEMO_FORMATS[memo_format], variant=MEMO_VARIANTS[variant])[0]
 
 
@@ -202,7 +295,10 @@ def cmd_memo(args) -> int:
         raise CliError(
             "a PDF is not for a terminal: write it to a file with --output FILE (or redirect stdout)"
         )
-    content = _memo(args, _command(args), args.format, args.variant)
+    policies = _policies(args)
+    if len(policies) > 1 and args.variant != "perspectives":
+        raise CliError("several --policy make one memo with --variant perspectives (a column per policy)")
+    content = _memo(args, _command(args), args.format, args.variant, policies)
     if args.output:
         try:
             Path(args.output).write_bytes(content)
@@ -348,7 +444,12 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def meeting_args(sp):
-        sp.add_argument("--policy", required=True, help="policy id or id@version")
+        sp.add_argument(
+            "--policy",
+            required=True,
+            action="append",
+            help="policy id or id@version; repeat it to decide under several policies at once",
+        )
         sp.add_argument("--meeting", required=True, help="meeting JSON file (data-format.md)")
         sp.add_argument("--as-of", help="YYYY-MM-DD; evidence published later is ignored (default: today)")
         sp.add_argument("--evidence", action="append", help="evidence JSON file; repeatable")
@@ -365,9 +466,10 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--format", choices=("md", "html", "pdf"), default="md", help="default: md (Markdown)")
     sp.add_argument(
         "--variant",
-        choices=("full", "disclosure"),
+        choices=("full", "disclosure", "perspectives"),
         default="full",
-        help="full: the internal memo (default); disclosure: the short public one",
+        help="full: the internal memo (default); disclosure: the short public one; "
+        "perspectives: one column per --policy",
     )
     sp.add_argument("--output", "-o", help="file to write (default: standard output)")
     sp.set_defaults(func=cmd_memo)

@@ -9,7 +9,8 @@ ones pass it through the ``md`` filter, which makes Markdown syntax inert.
 Formats (``MemoFormat`` in memo_service.proto): Markdown, HTML (a
 self-contained page, inline CSS, no scripts) and PDF (that HTML printed by
 WeasyPrint, imported only when a PDF is asked for). Variants (``MemoVariant``):
-the full memo, and the short public disclosure.
+the full memo, the short public disclosure, and the perspectives memo (one
+meeting under several policies, a column each: ``render_perspectives``).
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ PDF = "application/pdf"
 
 # The enum numbers of memo_service.proto (tests check they match the stubs).
 FORMAT_UNSPECIFIED, FORMAT_MARKDOWN, FORMAT_HTML, FORMAT_PDF = 0, 1, 2, 3
-VARIANT_UNSPECIFIED, VARIANT_FULL, VARIANT_DISCLOSURE = 0, 1, 2
+VARIANT_UNSPECIFIED, VARIANT_FULL, VARIANT_DISCLOSURE, VARIANT_PERSPECTIVES = 0, 1, 2, 3
 FORMATS = {"md": FORMAT_MARKDOWN, "html": FORMAT_HTML, "pdf": FORMAT_PDF}
-VARIANTS = {"full": VARIANT_FULL, "disclosure": VARIANT_DISCLOSURE}
+VARIANTS = {"full": VARIANT_FULL, "disclosure": VARIANT_DISCLOSURE, "perspectives": VARIANT_PERSPECTIVES}
 
 # (format, variant) -> template; unspecified means Markdown and the full memo.
 _TEMPLATES = {
@@ -40,6 +41,8 @@ _TEMPLATES = {
     (FORMAT_MARKDOWN, VARIANT_DISCLOSURE): "disclosure.md.j2",
     (FORMAT_HTML, VARIANT_FULL): "memo.html.j2",
     (FORMAT_HTML, VARIANT_DISCLOSURE): "disclosure.html.j2",
+    (FORMAT_MARKDOWN, VARIANT_PERSPECTIVES): "perspectives.md.j2",
+    (FORMAT_HTML, VARIANT_PERSPECTIVES): "perspectives.html.j2",
 }
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~!])")
@@ -75,7 +78,7 @@ def check_options(memo_format: int, variant: int) -> tuple[int, int]:
     violations = []
     if memo_format not in (FORMAT_UNSPECIFIED, FORMAT_MARKDOWN, FORMAT_HTML, FORMAT_PDF):
         violations.append(FieldViolation("format", f"unsupported memo format {memo_format}"))
-    if variant not in (VARIANT_UNSPECIFIED, VARIANT_FULL, VARIANT_DISCLOSURE):
+    if variant not in (VARIANT_UNSPECIFIED, VARIANT_FULL, VARIANT_DISCLOSURE, VARIANT_PERSPECTIVES):
         violations.append(FieldViolation("variant", f"unsupported memo variant {variant}"))
     if violations:
         raise InvalidArgument(violations)
@@ -185,6 +188,8 @@ class MemoRenderer:
 
     def _text(self, memo_format, variant, decision, overrides, decision_id, replay_differs_from) -> str:
         memo_format, variant = check_options(memo_format, variant)
+        if variant == VARIANT_PERSPECTIVES:  # one decision is one column
+            return self._perspectives(memo_format, (decision,), (decision_id,) if decision_id else ())
         template = self._templates[(memo_format, variant)]
         return template.render(self._context(decision, overrides, decision_id, replay_differs_from))
 
@@ -206,6 +211,84 @@ class MemoRenderer:
         if memo_format == FORMAT_HTML:
             return page.encode("utf-8"), HTML
         return pdf_from_html(page), PDF
+
+    def render_perspectives(
+        self,
+        decisions: tuple[MeetingDecision, ...],
+        memo_format: int = FORMAT_UNSPECIFIED,
+        decision_ids: tuple[str, ...] = (),
+    ) -> tuple[bytes, str]:
+        """(content, content type) of the perspectives memo: one meeting under several
+        policies, one column per decision, in the order given. ``decision_ids``, when the
+        decisions are stored ones, one per decision."""
+        memo_format, _ = check_options(memo_format, VARIANT_PERSPECTIVES)
+        if memo_format == FORMAT_MARKDOWN:
+            return self._perspectives(memo_format, decisions, decision_ids).encode("utf-8"), MARKDOWN
+        page = self._perspectives(FORMAT_HTML, decisions, decision_ids)
+        if memo_format == FORMAT_HTML:
+            return page.encode("utf-8"), HTML
+        return pdf_from_html(page), PDF
+
+    def _perspectives(self, memo_format: int, decisions, decision_ids) -> str:
+        template = self._templates[(memo_format, VARIANT_PERSPECTIVES)]
+        return template.render(perspectives_context(decisions, decision_ids))
+
+
+def perspectives_context(decisions: tuple[MeetingDecision, ...], decision_ids: tuple[str, ...] = ()) -> dict:
+    """What the perspectives templates show: per item, each policy's recommendation."""
+    if not decisions:
+        raise ValueError("a perspectives memo needs at least one decision")
+    if decision_ids and len(decision_ids) != len(decisions):
+        raise ValueError("one decision id per decision, or none")
+    meeting = decisions[0].meeting
+    for d in decisions[1:]:
+        if d.meeting != meeting:
+            raise ValueError(f"decisions of different meetings: {meeting.meeting_id}, {d.meeting.meeting_id}")
+    by_item = [{r.item_id: r for r in d.recommendations} for d in decisions]
+    evidence = {}
+    for d in decisions:
+        for e in d.evidence:
+            evidence.setdefault(e.evidence_id, e)
+    footnotes = {
+        eid: n for n, eid in enumerate(sorted(evidence, key=lambda i: (evidence[i].published, i)), 1)
+    }
+    rows = []
+    for item in meeting.items:
+        cells = tuple(found[item.item_id] for found in by_item)
+        rows.append(
+            dict(
+                item=item,
+                board=cells[0].board_recommendation,
+                cells=cells,
+                split=len({c.vote for c in cells}) > 1,
+                against=tuple(n for n, c in enumerate(cells) if c.against_management),
+                review=tuple(n for n, c in enumerate(cells) if c.needs_review),
+            )
+        )
+    columns = [
+        dict(
+            policy=d.policy,
+            decision_id=decision_ids[n] if decision_ids else "",
+            as_of=d.as_of,
+            against=sum(1 for r in d.recommendations if r.against_management),
+            review=sum(1 for r in d.recommendations if r.needs_review),
+        )
+        for n, d in enumerate(decisions)
+    ]
+    return dict(
+        meeting=meeting,
+        decisions=decisions,
+        columns=columns,
+        rows=rows,
+        as_of=sorted({d.as_of for d in decisions}),
+        engine_versions=sorted({d.engine_version for d in decisions}),
+        taxonomy_hashes=sorted({d.taxonomy_hash for d in decisions}),
+        evidence=evidence,
+        footnotes=footnotes,
+        split=[row for row in rows if row["split"]],
+        against=[row for row in rows if row["against"]],
+        review=[row for row in rows if row["review"]],
+    )
 
 
 def pdf_from_html(page: str) -> bytes:

@@ -86,10 +86,10 @@ class StoredOverride:
 class _Pending:
     """A decision waiting for the writer thread, and the caller waiting for it."""
 
-    def __init__(self, record: DecisionRecord, deadline: float | None = None):
+    def __init__(self, record: DecisionRecord, deadline: float | None = None, content_hash: str = ""):
         self.record = record
         self.deadline = deadline  # time.monotonic() past which the caller no longer waits
-        self.content_hash = hashlib.sha256(record.meeting.body).hexdigest()
+        self.content_hash = content_hash or hashlib.sha256(record.meeting.body).hexdigest()
         self._done = threading.Event()
         self._result: StoredDecision | None = None
         self._error: Exception | None = None
@@ -110,7 +110,11 @@ class _Pending:
 
 
 class _GroupWriter:
-    """One thread that writes every waiting decision in one transaction."""
+    """One thread that writes every waiting decision in one transaction.
+
+    What one caller submits together (the decisions of one meeting under several
+    policies) is queued as one group and so always lands in the same batch.
+    """
 
     def __init__(self, write_batch, max_batch: int = 256):
         self._write_batch = write_batch
@@ -118,16 +122,22 @@ class _GroupWriter:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._waiting = 0  # decisions (not groups) in the queue
 
-    def submit(self, pending: _Pending) -> None:
+    def submit(self, group: tuple[_Pending, ...]) -> None:
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="decision-writer", daemon=True)
                 self._thread.start()
-        self._queue.put(pending)
+            self._waiting += len(group)
+        self._queue.put(group)
 
     def queued(self) -> int:
-        return self._queue.qsize()
+        return self._waiting
+
+    def _taken(self, group: tuple[_Pending, ...]) -> None:
+        with self._lock:
+            self._waiting -= len(group)
 
     def stop(self) -> None:
         with self._lock:
@@ -141,16 +151,18 @@ class _GroupWriter:
             first = self._queue.get()
             if first is None:
                 return
-            batch = [first]
+            self._taken(first)
+            batch = list(first)
             while len(batch) < self._max_batch:
                 try:
-                    item = self._queue.get_nowait()
+                    group = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is None:
+                if group is None:
                     self._queue.put(None)  # stop after this batch
                     break
-                batch.append(item)
+                self._taken(group)
+                batch.extend(group)
             try:
                 self._write_batch(batch)
             except Exception as exc:  # never leave a caller waiting
@@ -188,11 +200,28 @@ class DecisionRepository:
         ``time.monotonic()`` value) has passed when its batch is written is not
         stored: its caller gets DeadlineExceeded.
         """
+        return self.append_many((record,), deadline)[0]
+
+    def append_many(
+        self, records: tuple[DecisionRecord, ...], deadline: float | None = None
+    ) -> tuple[StoredDecision, ...]:
+        """Stores several decisions together, in the given order, in one transaction: all or none.
+
+        They are one group for the writer thread (see ``append``), so they are
+        consecutive in the owner's chain. Records of one meeting share its row:
+        the meeting body is hashed once per distinct body.
+        """
         if not self._db.reachable:  # fail now rather than queue behind a batch stuck on it
             raise Unavailable("the database is not answering (health is NOT_SERVING); retry later")
-        pending = _Pending(record, deadline)
-        self._writer.submit(pending)
-        return pending.wait()
+        hashes: dict[int, str] = {}  # by identity of the body: a shared body is hashed once
+        group = []
+        for record in records:
+            body = record.meeting.body
+            if id(body) not in hashes:
+                hashes[id(body)] = hashlib.sha256(body).hexdigest()
+            group.append(_Pending(record, deadline, hashes[id(body)]))
+        self._writer.submit(tuple(group))
+        return tuple(p.wait() for p in group)
 
     def _write_batch(self, batch: list[_Pending]) -> None:
         """One transaction for the batch; resolves each pending decision or fails them all."""

@@ -117,18 +117,63 @@ def recommend_command(request: rs.RecommendRequest, field: str = "") -> Recommen
     """A RecommendRequest as the core's command; InvalidArgument names every bad field at once."""
     prefix = f"{field}." if field else ""
     v = _Violations()
+
+    def check_policy() -> None:
+        if not request.policy.strip():
+            v.add(f"{prefix}policy", "is required: a policy id or id@version")
+
+    meeting, as_of, evidence = _request(v, request, prefix, check_policy)
+    v.raise_if_any()
+    return RecommendCommand(meeting, request.policy, as_of, evidence, request.request_id)
+
+
+MAX_POLICIES = 32
+
+
+def recommend_policies_command(request, field: str = "") -> tuple[RecommendCommand, tuple[str, ...]]:
+    """A request naming several policies (RecommendPoliciesRequest, or a RenderMemoRequest):
+    the command (its ``policy`` the first of them) and the policies, in order. Converted as
+    ``recommend_command`` converts, the meeting once; every bad field named at once."""
+    prefix = f"{field}." if field else ""
+    v = _Violations()
+    policies = tuple(request.policies)
+
+    def check_policies() -> None:
+        if not policies:
+            v.add(f"{prefix}policies", "must name at least one policy (id or id@version)")
+        elif len(policies) > MAX_POLICIES:
+            v.add(f"{prefix}policies", f"names more than {MAX_POLICIES} policies")
+        seen: dict[str, int] = {}
+        for i, policy in enumerate(policies[:MAX_POLICIES]):
+            name, key = f"{prefix}policies[{i}]", policy.strip()
+            if not key:
+                v.add(name, "is required: a policy id or id@version")
+            elif len(policy) > MAX_ID:
+                v.add(name, f"is longer than {MAX_ID} characters")
+            elif key in seen:
+                v.add(name, f"duplicate policy {key[:40]!r} (also policies[{seen[key]}])")
+            seen.setdefault(key, i)
+
+    meeting, as_of, evidence = _request(v, request, prefix, check_policies)
+    v.raise_if_any()
+    request_id = getattr(request, "request_id", "")
+    return RecommendCommand(meeting, policies[0], as_of, evidence, request_id), policies
+
+
+def _request(v: _Violations, request, prefix: str, check_policy):
+    """(meeting, as_of, evidence) of a request with those fields, its policy checked by
+    ``check_policy`` and its request_id checked: the violations in field order."""
     meeting = None
     if not request.HasField("meeting"):
         v.add(f"{prefix}meeting", "is required")
     else:
         meeting = _meeting(v, request.meeting, f"{prefix}meeting")
     as_of = _check_date(v, f"{prefix}as_of", request.as_of, required=False)
-    if not request.policy.strip():
-        v.add(f"{prefix}policy", "is required: a policy id or id@version")
+    check_policy()
     evidence = _evidence(v, request.evidence, f"{prefix}evidence")
-    _check_text(v, f"{prefix}request_id", request.request_id, MAX_ID, required=False)
-    v.raise_if_any()
-    return RecommendCommand(meeting, request.policy, as_of, evidence, request.request_id)
+    request_id = getattr(request, "request_id", "")
+    _check_text(v, f"{prefix}request_id", request_id, MAX_ID, required=False)
+    return meeting, as_of, evidence
 
 
 def meeting_from_proto(msg: meeting_pb2.Meeting, field: str = "meeting") -> Meeting:
