@@ -77,8 +77,9 @@ def classify(item: BallotItem, taxonomy: Taxonomy) -> Classification:
     if text:
         fields.append(("text", text, prefilter.text_mask(text, _WORD.findall(text.lower()))))
     plans = taxonomy.plans
-    topic_matches = _topics(item, plans["topics"], fields)
-    request_match = _first(plans["request_kinds"], fields, "request_kind")
+    shift = plans["shift"]
+    topic_matches = _topics(item, plans["topics"], shift["topics"], fields)
+    request_match = _first(plans["request_kinds"], shift["request_kinds"], fields, "request_kind")
     topics = tuple(m.rule_id for m in topic_matches)
 
     model = taxonomy.model
@@ -179,13 +180,18 @@ def _search(rule, entries, field: str, text: str, kind: str, mask: int) -> Match
     return None
 
 
-def _topics(item: BallotItem, plan, fields) -> tuple[Match, ...]:
+def _topics(item: BallotItem, plan, shift: int, fields) -> tuple[Match, ...]:
     """Every topic matching the title; if none does, every topic matching the text."""
     kind = item.proponent_kind
+    every = (1 << len(plan)) - 1
     for field, text, mask in fields:
         found = []
-        for rule, rule_key, entries in plan:
-            if not rule_key & mask or (rule.proponent and rule.proponent != kind):
+        rules = (mask >> shift) & every  # the rules whose key the text's words meet
+        while rules:
+            low = rules & -rules
+            rules ^= low
+            rule, _, entries = plan[low.bit_length() - 1]
+            if rule.proponent and rule.proponent != kind:
                 continue
             # _search, inlined: most rules an item's words reach fail on their needs
             for pattern, key, needs in entries:
@@ -205,13 +211,17 @@ def _topics(item: BallotItem, plan, fields) -> tuple[Match, ...]:
     return ()
 
 
-def _first(plan, fields, kind: str) -> Match | None:
+def _first(plan, shift: int, fields, kind: str) -> Match | None:
+    every = (1 << len(plan)) - 1
     for field, text, mask in fields:
-        for rule, rule_key, entries in plan:
-            if rule_key & mask:
-                match = _search(rule, entries, field, text, kind, mask)
-                if match:
-                    return match
+        rules = (mask >> shift) & every
+        while rules:
+            low = rules & -rules
+            rules ^= low
+            rule, _, entries = plan[low.bit_length() - 1]
+            match = _search(rule, entries, field, text, kind, mask)
+            if match:
+                return match
     return None
 
 

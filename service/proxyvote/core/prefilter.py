@@ -212,6 +212,22 @@ class Prefilter:
         self._pre_lengths = sorted({len(t) for t in self._pre})
         self._suf_lengths = sorted({len(t) for t in self._suf})
         self._cache: dict[str, int] = {}
+        self._atoms = len(atoms) + 1
+        self._rule_keys: tuple[int, ...] = ()
+        self.base = ALWAYS
+
+    def index_rules(self, keys: list[int]) -> int:
+        """Adds one bit per rule, above the atoms' bits, set in a text's mask when
+        the rule's ``key`` meets it (or always, for a key with ``ALWAYS``), so a
+        section's rules worth checking are read off the mask; returns the shift."""
+        self._rule_keys = tuple(keys)
+        self._cache.clear()
+        shift = self._atoms
+        self.base = ALWAYS
+        for j, key in enumerate(keys):
+            if key & ALWAYS:
+                self.base |= 1 << (shift + j)
+        return shift
 
     def word_mask(self, word: str) -> int:
         mask = self._cache.get(word)
@@ -229,13 +245,17 @@ class Prefilter:
             for text, bit in self._sub:
                 if text in word:
                     mask |= bit
+            shift = self._atoms
+            for j, key in enumerate(self._rule_keys):
+                if mask & key:
+                    mask |= 1 << (shift + j)
             if len(self._cache) >= WORD_CACHE_SIZE:
                 self._cache.clear()
             self._cache[word] = mask
         return mask
 
     def mask(self, words) -> int:
-        mask = ALWAYS
+        mask = self.base
         cache = self._cache
         for word in words:
             m = cache.get(word)

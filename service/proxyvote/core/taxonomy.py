@@ -97,7 +97,8 @@ class Taxonomy:
     model: LinearModel | None = None
     rules_hash: str = ""
     prefilter: Prefilter | None = None
-    # section -> ((rule, key mask, ((pattern, key, needs), ...)), ...), for classify (built once here)
+    # section -> ((rule, key mask, ((pattern, key, needs), ...)), ...), for classify (built once
+    # here); "shift": section -> where its rules' bits start in a text's mask
     plans: dict | None = None
     # topic id -> its N-PX categories
     topic_categories: dict | None = None
@@ -175,6 +176,15 @@ def parse_taxonomy(text: str, filename: str = "taxonomy.yaml", model_text: str |
         content_hash = hashlib.sha256(f"{rules_hash}:{model.content_hash}".encode()).hexdigest()
     patterns = list(dict.fromkeys(p for rule in (*topics, *request_kinds, *flags) for p in rule.patterns))
     prefilter = Prefilter(patterns)
+    plans = {
+        "topics": _plan(topics, patterns, prefilter),
+        "request_kinds": _plan(request_kinds, patterns, prefilter),
+        "flags": _plan(flags, patterns, prefilter),
+    }
+    # One bit per topic and request-kind rule in each text's mask (core/prefilter.py):
+    # classify walks only the rules whose bit is set, in their order.
+    shift = prefilter.index_rules([key for _, key, _ in plans["topics"] + plans["request_kinds"]])
+    plans["shift"] = {"topics": shift, "request_kinds": shift + len(topics)}
     return Taxonomy(
         version=doc["version"],
         topics=topics,
@@ -184,11 +194,7 @@ def parse_taxonomy(text: str, filename: str = "taxonomy.yaml", model_text: str |
         model=model,
         rules_hash=rules_hash,
         prefilter=prefilter,
-        plans={
-            "topics": _plan(topics, patterns, prefilter),
-            "request_kinds": _plan(request_kinds, patterns, prefilter),
-            "flags": _plan(flags, patterns, prefilter),
-        },
+        plans=plans,
         topic_categories={t.id: t.categories for t in topics},
     )
 
