@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from proxyvote.core.classify import classify
 from proxyvote.core.classify_eval import Evaluation, category_code, fold_of, issuer_key
+from proxyvote.core.classify_reference import reference_classify
 from proxyvote.core.model import BallotItem
+from proxyvote.core.prefilter import CASE_FOLDS_TO_ASCII, pattern_needs
 from proxyvote.core.taxonomy import parse_taxonomy
 from proxyvote.core.textmodel import dump_model, features, parse_model
 
@@ -78,18 +81,32 @@ def test_model_direction_flags_only_placed_shareholder_items():
     ],
 )
 def test_prefilter_never_changes_what_the_rules_find(title):
-    fast = parse_taxonomy(TAXONOMY_TEXT)
-    slow = parse_taxonomy(TAXONOMY_TEXT)
-    slow.prefilter._fragments = ()
-    slow.prefilter.always = (1 << 4096) - 1
+    # The reference tries every pattern (tests/test_classify_fast.py does this on every wording).
+    fast = parse_taxonomy(TAXONOMY_TEXT, model_text=TOY)
+    slow = parse_taxonomy(TAXONOMY_TEXT, model_text=TOY)
     for kind in ("MANAGEMENT", "SHAREHOLDER"):
-        a, b = classify(item(title, kind), fast), classify(item(title, kind), slow)
-        assert (a.topics, a.request_kind, a.flags, a.npx_categories) == (
-            b.topics,
-            b.request_kind,
-            b.flags,
-            b.npx_categories,
-        )
+        assert classify(item(title, kind), fast) == reference_classify(item(title, kind), slow)
+
+
+def test_the_prefilter_reads_word_anchors_from_the_patterns():
+    needs = pattern_needs(re.compile(r"\bai[- ](driven|powered)\b|\bratif\w+", re.IGNORECASE))
+    assert set(needs) == {
+        frozenset({("eq", "ai"), ("eq", "driven")}),
+        frozenset({("eq", "ai"), ("eq", "powered")}),
+        frozenset({("pre", "ratif")}),
+    }
+
+
+def test_the_characters_that_fold_to_ascii_letters_are_all_known():
+    # Every non-ASCII character that IGNORECASE matches to an ASCII letter or
+    # digit, or that lowers to one, turns the prefilter off for its text.
+    letters = re.compile(r"[a-z0-9]", re.IGNORECASE)
+    folding = {
+        chr(cp)
+        for cp in range(128, 0x110000)
+        if letters.fullmatch(chr(cp)) or any(ch.isascii() and ch.isalnum() for ch in chr(cp).lower())
+    }
+    assert folding <= set(CASE_FOLDS_TO_ASCII)
 
 
 def test_features_are_shared_words_bigrams_and_char_ngrams():

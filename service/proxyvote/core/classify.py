@@ -73,12 +73,13 @@ def classify(item: BallotItem, taxonomy: Taxonomy) -> Classification:
     text = item.text[:MAX_SCAN_CHARS]
     title_words = _WORD.findall(title.lower())
     prefilter = taxonomy.prefilter
-    fields = [("title", title, prefilter.mask(title_words))]
+    fields = [("title", title, prefilter.text_mask(title, title_words))]
     if text:
-        fields.append(("text", text, prefilter.mask(_WORD.findall(text.lower()))))
+        fields.append(("text", text, prefilter.text_mask(text, _WORD.findall(text.lower()))))
     plans = taxonomy.plans
-    topic_matches = _topics(item, plans["topics"], fields)
-    request_match = _first(plans["request_kinds"], fields, "request_kind")
+    shift = plans["shift"]
+    topic_matches = _topics(item, plans["topics"], shift["topics"], fields)
+    request_match = _first(plans["request_kinds"], shift["request_kinds"], fields, "request_kind")
     topics = tuple(m.rule_id for m in topic_matches)
 
     model = taxonomy.model
@@ -134,9 +135,9 @@ def _categories(topics, probs: dict[str, float], taxonomy: Taxonomy):
     """(source, categories, confidences, review reason) from the rules' topics and the model."""
     conf: dict[str, float] = {}
     if topics:
-        by_id = {t.id: t for t in taxonomy.topics}
+        by_id = taxonomy.topic_categories
         for t in topics:
-            for c in by_id[t].categories:
+            for c in by_id[t]:
                 conf[c] = max(conf.get(c, 0.0), RULE_CONFIDENCE, probs.get(c, 0.0))
     ranked = sorted(probs.items(), key=lambda kv: (-kv[1], kv[0]))
     if not ranked:
@@ -167,46 +168,67 @@ def _categories(topics, probs: dict[str, float], taxonomy: Taxonomy):
     return "UNPLACED", cats, confidences, reason
 
 
-def _search(rule, pairs, field: str, text: str, kind: str, mask: int) -> Match | None:
-    for pattern, bit in pairs:
-        if mask & bit:
-            found = pattern.search(text)
-            if found:
-                return Match(rule.id, kind, field, pattern.pattern, found.group(0))
+def _search(rule, entries, field: str, text: str, kind: str, mask: int) -> Match | None:
+    for pattern, key, needs in entries:
+        if mask & key:
+            for need in needs:
+                if mask & need == need:
+                    found = pattern.search(text)
+                    if found:
+                        return Match(rule.id, kind, field, pattern.pattern, found.group(0))
+                    break
     return None
 
 
-def _topics(item: BallotItem, plan, fields) -> tuple[Match, ...]:
+def _topics(item: BallotItem, plan, shift: int, fields) -> tuple[Match, ...]:
     """Every topic matching the title; if none does, every topic matching the text."""
+    kind = item.proponent_kind
+    every = (1 << len(plan)) - 1
     for field, text, mask in fields:
         found = []
-        for rule, rule_mask, pairs in plan:
-            if not rule_mask & mask:
+        rules = (mask >> shift) & every  # the rules whose key the text's words meet
+        while rules:
+            low = rules & -rules
+            rules ^= low
+            rule, _, entries = plan[low.bit_length() - 1]
+            if rule.proponent and rule.proponent != kind:
                 continue
-            if rule.proponent and rule.proponent != item.proponent_kind:
-                continue
-            match = _search(rule, pairs, field, text, "topic", mask)
-            if match:
-                found.append(match)
+            # _search, inlined: most rules an item's words reach fail on their needs
+            for pattern, key, needs in entries:
+                if mask & key:
+                    for need in needs:
+                        if mask & need == need:
+                            hit = pattern.search(text)
+                            if hit:
+                                found.append(Match(rule.id, "topic", field, pattern.pattern, hit.group(0)))
+                            break
+                    else:
+                        continue
+                    if hit:
+                        break
         if found:
             return tuple(found)
     return ()
 
 
-def _first(plan, fields, kind: str) -> Match | None:
+def _first(plan, shift: int, fields, kind: str) -> Match | None:
+    every = (1 << len(plan)) - 1
     for field, text, mask in fields:
-        for rule, rule_mask, pairs in plan:
-            if rule_mask & mask:
-                match = _search(rule, pairs, field, text, kind, mask)
-                if match:
-                    return match
+        rules = (mask >> shift) & every
+        while rules:
+            low = rules & -rules
+            rules ^= low
+            rule, _, entries = plan[low.bit_length() - 1]
+            match = _search(rule, entries, field, text, kind, mask)
+            if match:
+                return match
     return None
 
 
 def _flags(item: BallotItem, plan, fields, categories) -> tuple[Match, ...]:
     found = []
     name = item.proponent_name.casefold()
-    for rule, rule_mask, pairs in plan:
+    for rule, rule_key, entries in plan:
         if rule.categories and not any(c in categories for c in rule.categories):
             continue
         match = None
@@ -217,8 +239,8 @@ def _flags(item: BallotItem, plan, fields, categories) -> tuple[Match, ...]:
                     break
         if match is None:
             for field, text, mask in fields:
-                if rule_mask & mask:
-                    match = _search(rule, pairs, field, text, "flag", mask)
+                if rule_key & mask:
+                    match = _search(rule, entries, field, text, "flag", mask)
                     if match:
                         break
         if match:

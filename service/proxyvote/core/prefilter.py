@@ -1,13 +1,24 @@
-"""A literal-word prefilter for the taxonomy's regular expressions.
+"""A word-anchored literal prefilter for the taxonomy's regular expressions.
 
-For each pattern we derive, from its parsed form, a set of word fragments at
-least one of which any match must contain (``\\bratif\\w+|\\bapprov\\w+`` needs
-"ratif" or "approv"). A fragment is letters and digits only, so it lies inside
-one word of the text. Per distinct word of the text we cache which patterns
-it can enable (a bit mask); an item then runs only the patterns its words
-enable, instead of every pattern one by one. A pattern without a usable
-fragment is always run. The prefilter never changes a result: it only skips
-patterns that cannot match.
+From each pattern's parsed form we derive what the words of any text it
+matches must contain: the pattern's top-level alternatives each need all of
+a set of *atoms*, an atom being a literal word piece with where it sits in a
+word ("ai" as a whole word, "ratif" at a word's start, "ing" at its end, or
+anywhere). ``\\bai[- ](driven|powered)\\b`` needs the word "ai" and one of the
+words "driven", "powered"; ``\\bratif\\w+`` needs a word starting with
+"ratif". Words are the runs of ``[a-z0-9]`` of the lower-cased text.
+
+Per distinct word a bit mask of the atoms it satisfies is cached; an item's
+mask is the union over its words, and a pattern is run only when one of its
+alternatives has all its atoms in the mask. The prefilter never changes a
+result, it only skips patterns that cannot match (tests/test_classify_fast.py
+compares with the reference classifier, which tries every pattern):
+- an atom is only derived from letters and digits of the pattern, and an
+  anchor only where the pattern guarantees a character outside ``[a-z0-9]``
+  (``\\b``, a space, a hyphen, ``\\W``, the start or end of the text);
+- four characters match an ASCII letter case-insensitively but do not
+  lower-case to it (dotless i, capital I with dot, long s, Kelvin sign): a
+  text containing one is not filtered at all (``text_mask``).
 """
 
 from __future__ import annotations
@@ -21,99 +32,239 @@ except ImportError:  # pragma: no cover
     import sre_constants as _c
     import sre_parse as _p
 
-_ALNUM = re.compile(r"[a-z0-9]+")
-MIN_FRAGMENT = 2
 WORD_CACHE_SIZE = 200_000
+# Characters that re.IGNORECASE matches to an ASCII letter but str.lower() does
+# not turn into it (tests/test_classify_fast.py checks the list against Unicode).
+CASE_FOLDS_TO_ASCII = "\u0130\u0131\u017f\u212a"
+_FOLDS = re.compile(f"[{CASE_FOLDS_TO_ASCII}]")
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_REPEATS = tuple(
+    op for op in (_c.MAX_REPEAT, _c.MIN_REPEAT, getattr(_c, "POSSESSIVE_REPEAT", None)) if op is not None
+)
+_ATOMIC = getattr(_c, "ATOMIC_GROUP", None)
+# At most this many alternatives per pattern: past it, a part's need is dropped
+# (a weaker filter, never a wrong one).
+MAX_ALTERNATIVES = 64
+ALWAYS = 1  # bit 0: set in every mask; the need of an alternative without atoms
+
+EQ, PRE, SUF, SUB = "eq", "pre", "suf", "sub"
 
 
-def _requirement(seq) -> set[str] | None:
-    """Strings one of which every match of ``seq`` contains; None when unknown."""
-    options: list[set[str]] = []
-    run: list[str] = []
+def _is_alnum_literal(op, arg) -> bool:
+    return op is _c.LITERAL and chr(arg).lower() in _ALNUM
 
-    def flush():
-        if run:
-            options.append({"".join(run)})
-            run.clear()
 
-    for op, arg in seq:
+def _separator_char(code: int) -> bool:
+    """A pattern character that only matches characters outside [a-z0-9] of the lowered text."""
+    ch = chr(code)
+    return ch.isascii() and ch.lower() not in _ALNUM
+
+
+def _separator_set(items) -> bool:
+    for op, arg in items:
         if op is _c.LITERAL:
-            run.append(chr(arg).lower())
+            if not _separator_char(arg):
+                return False
+        elif op is _c.CATEGORY:
+            if arg not in (_c.CATEGORY_SPACE, _c.CATEGORY_NOT_WORD):
+                return False
+        elif op is _c.RANGE:
+            lo, hi = arg
+            if hi > 127 or not all(_separator_char(x) for x in range(lo, hi + 1)):
+                return False
+        else:  # NEGATE and anything else
+            return False
+    return True
+
+
+def _separates(seq, j: int, end: bool) -> bool:
+    """Is the character at ``seq[j:]`` (what follows an alphanumeric) surely outside [a-z0-9]?"""
+    if j >= len(seq):
+        return end
+    op, arg = seq[j]
+    if op is _c.AT:
+        return arg in (_c.AT_BOUNDARY, _c.AT_END, _c.AT_END_STRING)
+    if op is _c.LITERAL:
+        return _separator_char(arg)
+    if op is _c.IN:
+        return _separator_set(arg)
+    if op is _c.SUBPATTERN:
+        return _separates(list(arg[3]), 0, _separates(seq, j + 1, end))
+    if op in _REPEATS and arg[0] == 0:  # optional: what it starts with, or what follows it
+        return _separates(list(arg[2]), 0, True) and _separates(seq, j + 1, end)
+    return False
+
+
+def _product(left: list[frozenset], right: list[frozenset]) -> list[frozenset]:
+    if len(left) * len(right) > MAX_ALTERNATIVES:
+        return left  # drop the right part's need: weaker, still sound
+    return list(dict.fromkeys(a | b for a in left for b in right))
+
+
+def _analyse(seq, start: bool, end: bool) -> tuple[list[frozenset], bool]:
+    """(alternatives, each a set of atoms all of which a match needs; whether the
+    position after ``seq`` surely follows a character outside [a-z0-9])."""
+    seq = list(seq)
+    need: list[frozenset] = [frozenset()]
+    at_start = start
+    i = 0
+    while i < len(seq):
+        op, arg = seq[i]
+        if _is_alnum_literal(op, arg):
+            j = i
+            while j < len(seq) and _is_alnum_literal(*seq[j]):
+                j += 1
+            text = "".join(chr(a).lower() for _, a in seq[i:j])
+            after = _separates(seq, j, end)
+            mode = EQ if at_start and after else PRE if at_start else SUF if after else SUB
+            need = _product(need, [frozenset([(mode, text)])])
+            at_start = False
+            i = j
             continue
-        flush()
+        follows = _separates(seq, i + 1, end)
         if op is _c.SUBPATTERN:
-            req = _requirement(arg[3])
+            part, at_start = _analyse(arg[3], at_start, follows)
+            need = _product(need, part)
         elif op is _c.BRANCH:
-            reqs = [_requirement(branch) for branch in arg[1]]
-            req = None if any(r is None for r in reqs) else set().union(*reqs)
-        elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT, getattr(_c, "POSSESSIVE_REPEAT", None)):
-            req = _requirement(arg[2]) if arg[0] >= 1 else None
-        elif op is getattr(_c, "ATOMIC_GROUP", None):
-            req = _requirement(arg)
+            parts = [_analyse(branch, at_start, follows) for branch in arg[1]]
+            alternatives = [a for p, _ in parts for a in p]
+            if frozenset() not in alternatives:
+                need = _product(need, list(dict.fromkeys(alternatives)))
+            at_start = all(s for _, s in parts)
+        elif op in _REPEATS:
+            low, high, body = arg
+            once = high == 1
+            part, body_end = _analyse(body, at_start if once else False, follows if once else False)
+            if low >= 1:
+                need = _product(need, part)
+                at_start = body_end
+            else:
+                at_start = at_start and body_end
+        elif op is _ATOMIC:
+            part, at_start = _analyse(arg, at_start, follows)
+            need = _product(need, part)
+        elif op is _c.AT:
+            at_start = arg in (_c.AT_BOUNDARY, _c.AT_BEGINNING, _c.AT_BEGINNING_STRING)
+        elif op in (_c.ASSERT, _c.ASSERT_NOT):
+            pass  # zero width: the position, and so what precedes it, is unchanged
+        elif op is _c.LITERAL:
+            at_start = _separator_char(arg)
+        elif op is _c.IN:
+            at_start = _separator_set(arg)
         else:
-            req = None
-        if req is not None:
-            options.append(req)
-    flush()
-    best, best_score = None, 0
-    for option in options:
-        frags = {_fragment(s) for s in option}
-        if any(not f for f in frags):
-            continue
-        score = min(len(f) for f in frags)
-        if score > best_score:
-            best, best_score = frags, score
-    return best
+            at_start = False
+        i += 1
+    return need, at_start
 
 
-def _fragment(text: str) -> str:
-    parts = _ALNUM.findall(text)
-    longest = max(parts, key=len) if parts else ""
-    return longest if len(longest) >= MIN_FRAGMENT else ""
-
-
-def required_fragments(pattern: re.Pattern) -> frozenset[str] | None:
-    """Word fragments one of which every match contains; None when the pattern has none."""
+def pattern_needs(pattern: re.Pattern) -> list[frozenset]:
+    """Alternatives, each a set of (mode, text) atoms that every match of that
+    alternative has in the text's words; an empty set: no need known."""
     try:
-        parsed = _p.parse(pattern.pattern, pattern.flags)
+        parsed = list(_p.parse(pattern.pattern, pattern.flags))
     except Exception:  # noqa: BLE001 - a pattern we cannot analyse is simply always run
-        return None
-    req = _requirement(list(parsed))
-    return frozenset(req) if req else None
+        return [frozenset()]
+    if pattern.flags & (re.MULTILINE | re.LOCALE | re.VERBOSE):
+        return [frozenset()]
+    return _analyse(parsed, False, False)[0]
+
+
+def _score(atom) -> int:
+    mode, text = atom
+    return len(text) + {EQ: 6, PRE: 3, SUF: 3, SUB: 0}[mode]
 
 
 class Prefilter:
-    """Which of ``patterns`` (by index) a text's words can enable."""
+    """Which of ``patterns`` (by index) a text's words can enable.
+
+    ``needs[i]``: pattern i's alternatives as bit masks of atoms (each with
+    ``ALWAYS``); ``keys[i]``: one bit per alternative, at least one of which a
+    text's mask must have for pattern i to be worth checking in full.
+    """
 
     def __init__(self, patterns: list[re.Pattern]):
-        self.always = 0
-        by_fragment: dict[str, int] = {}
-        for i, pattern in enumerate(patterns):
-            frags = required_fragments(pattern)
-            if frags is None:
-                self.always |= 1 << i
-                continue
-            for f in frags:
-                by_fragment[f] = by_fragment.get(f, 0) | (1 << i)
-        self._fragments = tuple(by_fragment.items())
+        atoms: dict[tuple[str, str], int] = {}
+        self.needs: list[tuple[int, ...]] = []
+        self.keys: list[int] = []
+        for pattern in patterns:
+            needs, key = [], 0
+            for alternative in pattern_needs(pattern):
+                bits = ALWAYS
+                for atom in alternative:
+                    bits |= atoms.setdefault(atom, 1 << (len(atoms) + 1))
+                needs.append(bits)
+                key |= atoms[max(alternative, key=_score)] if alternative else ALWAYS
+            self.needs.append(tuple(needs))
+            self.keys.append(key)
+        self._eq: dict[str, int] = {}
+        self._pre: dict[str, int] = {}
+        self._suf: dict[str, int] = {}
+        self._sub: list[tuple[str, int]] = []
+        for (mode, text), bit in atoms.items():
+            if mode == EQ:
+                self._eq[text] = self._eq.get(text, 0) | bit
+            elif mode == PRE:
+                self._pre[text] = self._pre.get(text, 0) | bit
+            elif mode == SUF:
+                self._suf[text] = self._suf.get(text, 0) | bit
+            else:
+                self._sub.append((text, bit))
+        self._pre_lengths = sorted({len(t) for t in self._pre})
+        self._suf_lengths = sorted({len(t) for t in self._suf})
         self._cache: dict[str, int] = {}
+        self._atoms = len(atoms) + 1
+        self._rule_keys: tuple[int, ...] = ()
+        self.base = ALWAYS
+
+    def index_rules(self, keys: list[int]) -> int:
+        """Adds one bit per rule, above the atoms' bits, set in a text's mask when
+        the rule's ``key`` meets it (or always, for a key with ``ALWAYS``), so a
+        section's rules worth checking are read off the mask; returns the shift."""
+        self._rule_keys = tuple(keys)
+        self._cache.clear()
+        shift = self._atoms
+        self.base = ALWAYS
+        for j, key in enumerate(keys):
+            if key & ALWAYS:
+                self.base |= 1 << (shift + j)
+        return shift
 
     def word_mask(self, word: str) -> int:
         mask = self._cache.get(word)
         if mask is None:
-            mask = 0
-            for fragment, bits in self._fragments:
-                if fragment in word:
-                    mask |= bits
+            mask = self._eq.get(word, 0)
+            n = len(word)
+            for k in self._pre_lengths:
+                if k > n:
+                    break
+                mask |= self._pre.get(word[:k], 0)
+            for k in self._suf_lengths:
+                if k > n:
+                    break
+                mask |= self._suf.get(word[n - k :], 0)
+            for text, bit in self._sub:
+                if text in word:
+                    mask |= bit
+            shift = self._atoms
+            for j, key in enumerate(self._rule_keys):
+                if mask & key:
+                    mask |= 1 << (shift + j)
             if len(self._cache) >= WORD_CACHE_SIZE:
                 self._cache.clear()
             self._cache[word] = mask
         return mask
 
     def mask(self, words) -> int:
-        mask = self.always
+        mask = self.base
         cache = self._cache
         for word in words:
             m = cache.get(word)
             mask |= m if m is not None else self.word_mask(word)
         return mask
+
+    def text_mask(self, text: str, words) -> int:
+        """The mask of ``text`` whose lower-cased words are ``words``; every bit
+        (nothing skipped) when the text has a character lowering cannot see."""
+        if not text.isascii() and _FOLDS.search(text):
+            return -1
+        return self.mask(words)

@@ -97,8 +97,11 @@ class Taxonomy:
     model: LinearModel | None = None
     rules_hash: str = ""
     prefilter: Prefilter | None = None
-    # section -> ((rule, mask of its patterns, ((pattern, bit), ...)), ...), for classify
+    # section -> ((rule, key mask, ((pattern, key, needs), ...)), ...), for classify (built once
+    # here); "shift": section -> where its rules' bits start in a text's mask
     plans: dict | None = None
+    # topic id -> its N-PX categories
+    topic_categories: dict | None = None
 
     @property
     def model_hash(self) -> str:
@@ -172,6 +175,16 @@ def parse_taxonomy(text: str, filename: str = "taxonomy.yaml", model_text: str |
     if model is not None:
         content_hash = hashlib.sha256(f"{rules_hash}:{model.content_hash}".encode()).hexdigest()
     patterns = list(dict.fromkeys(p for rule in (*topics, *request_kinds, *flags) for p in rule.patterns))
+    prefilter = Prefilter(patterns)
+    plans = {
+        "topics": _plan(topics, patterns, prefilter),
+        "request_kinds": _plan(request_kinds, patterns, prefilter),
+        "flags": _plan(flags, patterns, prefilter),
+    }
+    # One bit per topic and request-kind rule in each text's mask (core/prefilter.py):
+    # classify walks only the rules whose bit is set, in their order.
+    shift = prefilter.index_rules([key for _, key, _ in plans["topics"] + plans["request_kinds"]])
+    plans["shift"] = {"topics": shift, "request_kinds": shift + len(topics)}
     return Taxonomy(
         version=doc["version"],
         topics=topics,
@@ -180,22 +193,21 @@ def parse_taxonomy(text: str, filename: str = "taxonomy.yaml", model_text: str |
         content_hash=content_hash,
         model=model,
         rules_hash=rules_hash,
-        prefilter=Prefilter(patterns),
-        plans={
-            "topics": _plan(topics, patterns),
-            "request_kinds": _plan(request_kinds, patterns),
-            "flags": _plan(flags, patterns),
-        },
+        prefilter=prefilter,
+        plans=plans,
+        topic_categories={t.id: t.categories for t in topics},
     )
 
 
-def _plan(rules, patterns) -> tuple:
+def _plan(rules, patterns, prefilter: Prefilter) -> tuple:
+    """Per rule: (rule, a mask one of whose bits an item needs for any of its
+    patterns to be worth checking, ((pattern, its key, its needs), ...))."""
     index = {p: i for i, p in enumerate(patterns)}
     plan = []
     for rule in rules:
-        pairs = tuple((p, 1 << index[p]) for p in rule.patterns)
-        mask = 0
-        for _, bit in pairs:
-            mask |= bit
-        plan.append((rule, mask, pairs))
+        entries = tuple((p, prefilter.keys[index[p]], prefilter.needs[index[p]]) for p in rule.patterns)
+        key = 0
+        for _, bits, _ in entries:
+            key |= bits
+        plan.append((rule, key, entries))
     return tuple(plan)

@@ -76,6 +76,14 @@ class LinearModel:
     meta: dict = field(default_factory=dict)
     # word -> (summed weights of its own features, their count); filled lazily.
     _word_cache: dict = field(default_factory=dict, repr=False)
+    # (word, word) -> the weights of feature ``b:<word>_<word>`` (words have no "_").
+    _bigrams: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self):
+        for feature, vec in self.weights.items():
+            if feature.startswith("b:"):
+                a, _, b = feature[2:].partition("_")
+                self._bigrams[(a, b)] = vec
 
     def _word(self, word: str):
         cached = self._word_cache.get(word)
@@ -94,29 +102,34 @@ class LinearModel:
         return dict(zip(self.labels, self.probabilities(words(text), proponent_kind), strict=True))
 
     def probabilities(self, toks: list[str], proponent_kind: str = "") -> list[float]:
-        weights = self.weights
+        # The sums run in the reference order (core/classify_reference.py): each
+        # word's own features pre-summed, the words in text order, the bigrams,
+        # the proponent kind; floats are not associative, so the order is kept.
         vecs = []
         total = 0
+        cache = self._word_cache
         word = self._word
         for tok in toks:
-            summed, n = word(tok)
+            cached = cache.get(tok)
+            summed, n = cached if cached is not None else word(tok)
             total += n
             if summed is not None:
                 vecs.append(summed)
-        for a, b in zip(toks, toks[1:], strict=False):
-            total += 1
-            w = weights.get(f"b:{a}_{b}")
-            if w is not None:
-                vecs.append(w)
+        if len(toks) > 1:
+            total += len(toks) - 1
+            bigrams = self._bigrams
+            for pair in zip(toks, toks[1:], strict=False):
+                w = bigrams.get(pair)
+                if w is not None:
+                    vecs.append(w)
         if proponent_kind:
             total += 1
-            w = weights.get(f"p:{proponent_kind}")
+            w = self.weights.get(f"p:{proponent_kind}")
             if w is not None:
                 vecs.append(w)
         k = 1.0 / math.sqrt(total) if total else 0.0
         if vecs:
-            sums = map(sum, zip(*vecs, strict=True))
-            z = [b + k * s for b, s in zip(self.intercepts, sums, strict=False)]
+            z = [b + k * s for b, s in zip(self.intercepts, map(sum, zip(*vecs, strict=True)), strict=False)]
         else:
             z = list(self.intercepts)
         exp = math.exp
