@@ -224,15 +224,15 @@ class VotePlans:
     def decide_policies(
         self, tenant: str, meeting: Meeting, policies: Sequence[str], as_of: dt.date, today: dt.date
     ) -> dict[str, Recorded]:
-        """The meeting decided once under each policy, each decision recorded in the log.
-
-        The one seam for ``DecisionLog.recommend_many`` (one pass: each item classified
-        once, each policy evaluated once per item): when it lands, it replaces this loop.
-        """
-        return {
-            policy: self.log.recommend(tenant, RecommendCommand(meeting, policy, as_of), today)
-            for policy in policies
-        }
+        """The meeting decided under every policy in one pass (each item classified once,
+        each policy evaluated once per item), each decision recorded in the log; all stored
+        in one transaction or none."""
+        if not policies:
+            return {}
+        recorded = self.log.recommend_many(
+            tenant, RecommendCommand(meeting, policies[0], as_of), tuple(policies), today
+        )
+        return dict(zip(policies, recorded, strict=True))
 
     def make(
         self,
