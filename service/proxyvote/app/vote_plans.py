@@ -138,19 +138,62 @@ def plan_document(plan: VotePlan, programme: Programme, version: int, as_of: dt.
     }
 
 
+POSITIONS_FORMAT = "positions/2"
+
+
 def encode_positions(positions: Sequence[AccountPosition], not_offered) -> bytes:
-    rows = [
-        [p.account_id, p.custodian_account, p.policy, int(p.chose), shares_text(p.shares)] for p in positions
-    ]
-    return zlib.compress(
-        canonical({"accounts": rows, "not_offered": [list(n) for n in not_offered]}).encode()
-    )
+    """The positions as zlib-compressed canonical JSON, column by column (one list per field,
+    in account order) under a format marker, so a 100,000-account plan encodes and decodes
+    in one pass per column; shares as exact decimal text, spelled once per distinct value."""
+    texts: dict[Decimal, str] = {}
+
+    def text_of(shares: Decimal) -> str:
+        text = texts[shares] = shares_text(shares)
+        return text
+
+    columns = {
+        "format": POSITIONS_FORMAT,
+        "account_id": [p.account_id for p in positions],
+        "custodian_account": [p.custodian_account for p in positions],
+        "policy": [p.policy for p in positions],
+        "chose": [int(p.chose) for p in positions],
+        "shares": [texts.get(p.shares) or text_of(p.shares) for p in positions],
+        "not_offered": [list(n) for n in not_offered],
+    }
+    return zlib.compress(canonical(columns).encode())
 
 
 def decode_positions(blob: bytes) -> tuple[tuple[AccountPosition, ...], tuple[tuple[str, str], ...]]:
+    """The positions ``encode_positions`` stored; refuses (ValueError) a blob of another format.
+    Plans stored before the column format (one ``[account, custodian, policy, chose, shares]``
+    list per account, no marker) are read too."""
     data = json.loads(zlib.decompress(blob))
-    positions = tuple(AccountPosition(a, p, Decimal(s), bool(c), k) for a, k, p, c, s in data["accounts"])
-    return positions, tuple((a, p) for a, p in data["not_offered"])
+    not_offered = tuple((a, p) for a, p in data["not_offered"])
+    marker = data.get("format")
+    if marker is None and "accounts" in data:
+        positions = tuple(
+            AccountPosition(a, p, Decimal(s), bool(c), k) for a, k, p, c, s in data["accounts"]
+        )
+        return positions, not_offered
+    if marker != POSITIONS_FORMAT:
+        raise ValueError(
+            f"stored positions are in format {marker!r}; this version reads {POSITIONS_FORMAT!r} only"
+        )
+    amounts: dict[str, Decimal] = {}
+
+    def amount_of(text: str) -> Decimal:
+        amount = amounts[text] = Decimal(text)
+        return amount
+
+    columns = [data[k] for k in ("account_id", "policy", "shares", "chose", "custodian_account")]
+    if len({len(c) for c in columns}) > 1:
+        raise ValueError("stored positions are damaged: their columns differ in length")
+    shares = [amounts.get(s) or amount_of(s) for s in data["shares"]]
+    chose = [bool(c) for c in data["chose"]]
+    positions = tuple(
+        map(AccountPosition, data["account_id"], data["policy"], shares, chose, data["custodian_account"])
+    )
+    return positions, not_offered
 
 
 def plan_from_document(doc: dict, positions: tuple[AccountPosition, ...]) -> VotePlan:

@@ -256,40 +256,51 @@ def positions_at(
       ``chose=False``, and the account is listed in ``not_offered``.
     - The custodian account is the one of the version in force, else of the first version.
     """
+    # One pass over each list, touching as little as possible per row (100,000 accounts):
+    # later versions are only needed for the custodian of accounts with none in force.
     in_force: dict[str, AccountChoice] = {}
-    first: dict[str, AccountChoice] = {}
+    later: list[AccountChoice] = []
     for choice in choices:
-        earliest = first.get(choice.account_id)
-        if earliest is None or choice.effective_date < earliest.effective_date:
-            first[choice.account_id] = choice
         if choice.effective_date > record_date:
+            later.append(choice)
             continue
-        current = in_force.get(choice.account_id)
-        if current is None or choice.effective_date > current.effective_date:
+        current = in_force.setdefault(choice.account_id, choice)
+        if current is not choice and choice.effective_date > current.effective_date:
             in_force[choice.account_id] = choice
+    first: dict[str, AccountChoice] = {}
+    for choice in later:
+        if choice.account_id in in_force:
+            continue
+        earliest = first.setdefault(choice.account_id, choice)
+        if earliest is not choice and choice.effective_date < earliest.effective_date:
+            first[choice.account_id] = choice
     held: dict[str, Holding] = {}
     for holding in holdings:
         if holding.as_of > record_date:
             continue
-        current = held.get(holding.account_id)
-        if current is None or (holding.as_of, holding.security) > (current.as_of, current.security):
+        current = held.setdefault(holding.account_id, holding)
+        if current is not holding and (holding.as_of, holding.security) > (current.as_of, current.security):
             held[holding.account_id] = holding
     offered = frozenset(programme.policies)
     default = programme.default_policy
     out, not_offered = [], []
+    append = out.append
     for account_id in sorted(held):
         shares = held[account_id].shares
         if not shares:
             continue
         choice = in_force.get(account_id)
-        version = choice or first.get(account_id)
-        custodian = version.custodian_account if version is not None else ""
-        if choice is not None and choice.policy in offered:
-            out.append(AccountPosition(account_id, choice.policy, shares, True, custodian))
+        if choice is not None:
+            if choice.policy in offered:
+                append(AccountPosition(account_id, choice.policy, shares, True, choice.custodian_account))
+                continue
+            if choice.policy:
+                not_offered.append((account_id, choice.policy))
+            append(AccountPosition(account_id, default, shares, False, choice.custodian_account))
             continue
-        if choice is not None and choice.policy:
-            not_offered.append((account_id, choice.policy))
-        out.append(AccountPosition(account_id, default, shares, False, custodian))
+        version = first.get(account_id)
+        custodian = version.custodian_account if version is not None else ""
+        append(AccountPosition(account_id, default, shares, False, custodian))
     return Positions(record_date, tuple(out), tuple(not_offered))
 
 

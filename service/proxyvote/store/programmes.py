@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import Date, bindparam, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from proxyvote.core.vote_plan import AccountChoice, Holding, Programme
@@ -274,37 +274,52 @@ class ProgrammeRepository:
         self, owner: str, programme: str, securities: Sequence[str], on: dt.date
     ) -> tuple[list[AccountChoice], list[Holding]]:
         """Every choice version of the programme's accounts, and their holdings of any of
-        ``securities`` as of ``on`` or earlier: one SELECT each, rows as tuples (no ORM
-        objects), for ``core.vote_plan.positions_at`` to pick what is in force."""
+        ``securities`` as of ``on`` or earlier: one SELECT each, for
+        ``core.vote_plan.positions_at`` to pick what is in force.
+
+        Plain SQL (``text``): the rows come as the driver gives them, without SQLAlchemy's
+        per-row type processing; dates (few distinct ones) and share counts (text) are
+        parsed once per distinct value."""
         if not securities:
             return [], []
-        by_programme = (ProgrammeAccount.owner == owner, ProgrammeAccount.programme == programme)
+        params = {"owner": owner, "programme": programme, "securities": list(securities), "on": on}
         with self._db.engine.connect() as connection:
-            choice_rows = connection.execute(
-                select(
-                    ProgrammeAccount.account_id,
-                    AccountChoiceVersion.custodian_account,
-                    AccountChoiceVersion.policy,
-                    AccountChoiceVersion.effective_date,
-                )
-                .join(ProgrammeAccount, ProgrammeAccount.pk == AccountChoiceVersion.account_pk)
-                .where(*by_programme)
-            ).all()
-            holding_rows = connection.execute(
-                select(
-                    ProgrammeAccount.account_id,
-                    AccountHolding.security,
-                    AccountHolding.as_of,
-                    AccountHolding.shares,
-                )
-                .join(ProgrammeAccount, ProgrammeAccount.pk == AccountHolding.account_pk)
-                .where(
-                    *by_programme, AccountHolding.security.in_(list(securities)), AccountHolding.as_of <= on
-                )
-            ).all()
-        choices = [AccountChoice(*row) for row in choice_rows]
-        holdings = [Holding(a, s, d, Decimal(n)) for a, s, d, n in holding_rows]
+            choice_rows = connection.execute(_CHOICES, params).all()
+            holding_rows = connection.execute(_HOLDINGS, params).all()
+        dates: dict = {}
+        amounts: dict[str, Decimal] = {}
+
+        def date_of(value) -> dt.date:
+            # SQLite gives the stored text, PostgreSQL a date.
+            day = dates[value] = value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
+            return day
+
+        def shares_of(text: str) -> Decimal:
+            amount = amounts[text] = Decimal(text)
+            return amount
+
+        choices = [
+            AccountChoice(a, c, p, dates.get(d) or date_of(d)) for a, c, p, d in choice_rows
+        ]
+        holdings = [
+            Holding(a, s, dates.get(d) or date_of(d), amounts.get(n) or shares_of(n))
+            for a, s, d, n in holding_rows
+        ]
         return choices, holdings
+
+
+# The rows positions_at reads, as plain SQL (valid on SQLite and PostgreSQL).
+_CHOICES = text(
+    "SELECT a.account_id, c.custodian_account, c.policy, c.effective_date"
+    " FROM account_choices c JOIN programme_accounts a ON a.pk = c.account_pk"
+    " WHERE a.owner = :owner AND a.programme = :programme"
+)
+_HOLDINGS = text(
+    "SELECT a.account_id, h.security, h.as_of, h.shares"
+    " FROM account_holdings h JOIN programme_accounts a ON a.pk = h.account_pk"
+    " WHERE a.owner = :owner AND a.programme = :programme"
+    " AND h.security IN :securities AND h.as_of <= :on"
+).bindparams(bindparam("securities", expanding=True), bindparam("on", type_=Date))
 
 
 def _programme(row: ProgrammeVersion) -> Programme:
