@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from proxyvote.app.backtest import no_gc_pauses
 from proxyvote.app.decision_log import DecisionLog, Recorded
 from proxyvote.core.meetings import normalise_identifier
 from proxyvote.core.model import Meeting, MeetingDecision, RecommendCommand
@@ -36,7 +37,7 @@ from proxyvote.core.vote_plan import (
 from proxyvote.errors import FieldViolation, InvalidArgument, NotFound
 from proxyvote.store import SHARED
 from proxyvote.store.meetings import PastMeetingRepository
-from proxyvote.store.programmes import ProgrammeRepository, shares_text
+from proxyvote.store.programmes import ParsedOnce, ProgrammeRepository, shares_text
 from proxyvote.store.vote_plans import PlanSummary, VotePlanRecord, VotePlanRepository
 from proxyvote.wire import convert
 from proxyvote.wire.meeting_files import meeting_from_body
@@ -145,22 +146,17 @@ def encode_positions(positions: Sequence[AccountPosition], not_offered) -> bytes
     """The positions as zlib-compressed canonical JSON, column by column (one list per field,
     in account order) under a format marker, so a 100,000-account plan encodes and decodes
     in one pass per column; shares as exact decimal text, spelled once per distinct value."""
-    texts: dict[Decimal, str] = {}
-
-    def text_of(shares: Decimal) -> str:
-        text = texts[shares] = shares_text(shares)
-        return text
-
+    text = ParsedOnce(shares_text)
     columns = {
         "format": POSITIONS_FORMAT,
         "account_id": [p.account_id for p in positions],
         "custodian_account": [p.custodian_account for p in positions],
         "policy": [p.policy for p in positions],
         "chose": [int(p.chose) for p in positions],
-        "shares": [texts.get(p.shares) or text_of(p.shares) for p in positions],
+        "shares": [text[p.shares] for p in positions],
         "not_offered": [list(n) for n in not_offered],
     }
-    return zlib.compress(canonical(columns).encode())
+    return zlib.compress(canonical(columns).encode(), 1)  # level 1: 5 times faster, 25% larger
 
 
 def decode_positions(blob: bytes) -> tuple[tuple[AccountPosition, ...], tuple[tuple[str, str], ...]]:
@@ -179,16 +175,11 @@ def decode_positions(blob: bytes) -> tuple[tuple[AccountPosition, ...], tuple[tu
         raise ValueError(
             f"stored positions are in format {marker!r}; this version reads {POSITIONS_FORMAT!r} only"
         )
-    amounts: dict[str, Decimal] = {}
-
-    def amount_of(text: str) -> Decimal:
-        amount = amounts[text] = Decimal(text)
-        return amount
-
     columns = [data[k] for k in ("account_id", "policy", "shares", "chose", "custodian_account")]
     if len({len(c) for c in columns}) > 1:
         raise ValueError("stored positions are damaged: their columns differ in length")
-    shares = [amounts.get(s) or amount_of(s) for s in data["shares"]]
+    amount = ParsedOnce(Decimal)
+    shares = [amount[s] for s in data["shares"]]
     chose = [bool(c) for c in data["chose"]]
     positions = tuple(
         map(AccountPosition, data["account_id"], data["policy"], shares, chose, data["custodian_account"])
@@ -261,8 +252,9 @@ class VotePlans:
                 [FieldViolation("meeting.issuer", "names no ISIN or CUSIP, so no holding can match it")]
             )
         on = record_date_of(meeting)
-        choices, holdings = self.programmes.choices_and_holdings(tenant, programme.name, securities, on)
-        return positions_at(programme, on, choices, holdings)
+        with no_gc_pauses():  # some 200,000 rows and 100,000 positions, none in a cycle
+            choices, holdings = self.programmes.choices_and_holdings(tenant, programme.name, securities, on)
+            return positions_at(programme, on, choices, holdings)
 
     def decide_policies(
         self, tenant: str, meeting: Meeting, policies: Sequence[str], as_of: dt.date, today: dt.date
@@ -312,6 +304,8 @@ class VotePlans:
         )
         check_totals(plan)
         doc = plan_document(plan, programme, stored_programme.version, as_of, positions.not_offered)
+        with no_gc_pauses():
+            encoded = encode_positions(plan.accounts, positions.not_offered)
         summary = self.plans.add(
             VotePlanRecord(
                 owner=tenant,
@@ -324,7 +318,7 @@ class VotePlans:
                 accounts=len(plan.accounts),
                 meeting=convert.meeting_to_proto(meeting).SerializeToString(deterministic=True),
                 plan=canonical(doc),
-                positions=encode_positions(plan.accounts, positions.not_offered),
+                positions=encoded,
             )
         )
         return StoredPlan(
@@ -335,7 +329,8 @@ class VotePlans:
         """A stored plan, as the exporters (seev.004, N-PX) read it."""
         row = self.plans.get(tenant, plan_id)
         doc = json.loads(row.plan)
-        positions, not_offered = decode_positions(row.positions)
+        with no_gc_pauses():
+            positions, not_offered = decode_positions(row.positions)
         p = doc["programme"]
         programme = Programme(p["name"], tuple(p["policies"]), p["default"], p["description"])
         return StoredPlan(
