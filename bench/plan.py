@@ -11,11 +11,13 @@
    totals) and ``check_totals``. Target: at most 1 s for 100,000 accounts. The same at
    1,000 and 10,000 accounts, with the number of classifications and of policy
    evaluations (``decide_meeting`` calls), which must not grow with the accounts.
-2. Store (reported, no target): on a fresh SQLite database, importing the synthetic
-   accounts file; loading the positions at the record date (one SELECT for the choice
-   versions, one for the holdings, rows as tuples) and ``positions_at``; and the whole
-   ``VotePlans.make`` (positions, 6 decisions recorded in the decision log, the plan
-   and its positions stored).
+2. Store, in CPU seconds (``time.process_time``), median of ``--repetitions``: on a
+   fresh SQLite database, importing the synthetic accounts file; loading the positions
+   at the record date (one plain SELECT for the choice versions, one for the holdings)
+   and ``positions_at``; then, each run on a fresh copy of that database with a fresh
+   app, the whole ``VotePlans.make`` (positions, the 3 bundled policies' decisions
+   recorded in the decision log, the plan and its positions stored; target: at most
+   1 s for 100,000 accounts) and ``VotePlans.get`` (the stored plan read whole).
 
 Every account is synthetic (``SYN-...``). Prints a table; ``--json`` prints the figures.
 """
@@ -125,8 +127,12 @@ def core_pass(recommender, meeting, evidence, positions):
     return end - start, decided - start, end - decided, counts.classify, counts.decide, plan
 
 
-def store_figures(n: int, meeting, seed: int) -> dict:
+def store_figures(n: int, meeting, seed: int, repetitions: int) -> dict:
+    """CPU seconds (``time.process_time``: the machine is shared) of the store path."""
+    import shutil
+
     from proxyvote.app.accounts import Programmes
+    from proxyvote.app.backtest import no_gc_pauses
     from proxyvote.app.synth import synth_accounts, write_accounts
     from proxyvote.app.vote_plans import VotePlans, _securities
     from proxyvote.app.wiring import build_app
@@ -135,7 +141,8 @@ def store_figures(n: int, meeting, seed: int) -> dict:
     from proxyvote.store.schema import upgrade
 
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/bench.db"
+        base = f"{tmp}/accounts.db"
+        url = f"sqlite:///{base}"
         upgrade(url)
         app = build_app(Settings.load({}, database_url=url))
         try:
@@ -144,37 +151,51 @@ def store_figures(n: int, meeting, seed: int) -> dict:
             path = f"{tmp}/accounts.csv"
             write_accounts(synth_accounts(n, meeting.issuer.isin, BUNDLED, seed, dt.date(2020, 1, 2)), path)
             content = Path(path).read_bytes()
-            start = time.perf_counter()
+            start = time.process_time()
             programmes.import_accounts(SHARED, "bench", "accounts.csv", content)
-            imported = time.perf_counter() - start
+            imported = time.process_time() - start
             programme = app.store.programmes.get(SHARED, "bench").programme
             loads, picks = [], []
-            for _ in range(3):
-                start = time.perf_counter()
-                choices, holdings = app.store.programmes.choices_and_holdings(
-                    SHARED, "bench", _securities(meeting), record_date_of(meeting)
-                )
-                loaded = time.perf_counter()
-                found = positions_at(programme, record_date_of(meeting), choices, holdings)
-                loads.append(loaded - start)
-                picks.append(time.perf_counter() - loaded)
+            for _ in range(repetitions):
+                with no_gc_pauses():  # as in VotePlans.make
+                    start = time.process_time()
+                    choices, holdings = app.store.programmes.choices_and_holdings(
+                        SHARED, "bench", _securities(meeting), record_date_of(meeting)
+                    )
+                    loaded = time.process_time()
+                    found = positions_at(programme, record_date_of(meeting), choices, holdings)
+                    loads.append(loaded - start)
+                    picks.append(time.process_time() - loaded)
+                    del choices, holdings
             assert len(found.positions) == n
-            plans = VotePlans.from_app(app)
-            start = time.perf_counter()
-            stored = plans.make(SHARED, meeting, "bench", AS_OF)
-            made = time.perf_counter() - start
-            start = time.perf_counter()
-            plans.get(SHARED, stored.plan_id)
-            got = time.perf_counter() - start
         finally:
             app.close()
+        makes, gets = [], []
+        for run in range(repetitions):
+            # Each run on a fresh copy of the imported database, with a fresh app (cold catalog).
+            copy = f"{tmp}/run-{run}.db"
+            shutil.copyfile(base, copy)
+            app = build_app(Settings.load({}, database_url=f"sqlite:///{copy}"))
+            try:
+                plans = VotePlans.from_app(app)
+                start = time.process_time()
+                stored = plans.make(SHARED, meeting, "bench", AS_OF)
+                makes.append(time.process_time() - start)
+                start = time.process_time()
+                got = plans.get(SHARED, stored.plan_id)
+                gets.append(time.process_time() - start)
+                assert got.plan == stored.plan and len(got.plan.accounts) == n
+            finally:
+                app.close()
     return {
         "accounts": n,
         "import_seconds": imported,
         "load_seconds": statistics.median(loads),
         "positions_at_seconds": statistics.median(picks),
-        "make_seconds": made,
-        "get_seconds": got,
+        "make_seconds": statistics.median(makes),
+        "make_best": min(makes),
+        "get_seconds": statistics.median(gets),
+        "target_seconds": TARGET_SECONDS,
     }
 
 
@@ -224,19 +245,25 @@ def main() -> int:
             }
         )
         print(f"{n:>9,}  {total:>8.3f}  {decide:>8.3f}  {plan_s:>7.3f}  {classify:>8}  {decide_calls:>14}")
+        del runs, positions  # the store figures below measure the store path, not this heap
     headline = figures["core"][-1]
     verdict = "met" if headline["seconds"] <= TARGET_SECONDS else "MISSED"
     print(f"target: a complete plan for {headline['accounts']:,} accounts in <= 1 s: {verdict}")
     if not args.no_store:
-        store = store_figures(args.accounts, meeting, 3)
+        store = store_figures(args.accounts, meeting, 3, args.repetitions)
         figures["store"] = store
         print(
-            f"store (SQLite, {store['accounts']:,} accounts): import {store['import_seconds']:.2f} s; "
-            f"positions at the record date {store['load_seconds'] + store['positions_at_seconds']:.3f} s "
-            f"(two SELECTs {store['load_seconds']:.3f} s, "
-            f"positions_at {store['positions_at_seconds']:.3f} s); "
-            f"VotePlans.make (positions, 3 decisions logged, plan stored) {store['make_seconds']:.2f} s; "
-            f"get {store['get_seconds']:.2f} s"
+            f"store (SQLite, {store['accounts']:,} accounts, CPU s, median of {args.repetitions}, "
+            f"each on a fresh copy of the imported database): import {store['import_seconds']:.2f}; "
+            f"positions at the record date {store['load_seconds'] + store['positions_at_seconds']:.3f} "
+            f"(two SELECTs {store['load_seconds']:.3f}, positions_at {store['positions_at_seconds']:.3f}); "
+            f"get {store['get_seconds']:.3f}"
+        )
+        verdict = "met" if store["make_seconds"] <= TARGET_SECONDS else "MISSED"
+        print(
+            f"target: VotePlans.make (positions, {len(BUNDLED)} decisions logged, plan stored) for "
+            f"{store['accounts']:,} accounts in <= 1 s: {store['make_seconds']:.3f} s "
+            f"(best {store['make_best']:.3f}): {verdict}"
         )
     if args.json:
         print(json.dumps(figures, indent=2))
