@@ -467,3 +467,24 @@ def test_positions_at_equals_a_plain_reference(choices, holdings, day):
         policy = max(mine, key=lambda c: c.effective_date).policy if mine else ""
         expected.append((account, policy if policy in ("a", "b") else "a", policy in ("a", "b")))
     assert [(p.account_id, p.policy, p.chose) for p in found.positions] == expected
+
+
+def test_stored_positions_carry_a_format_marker_and_another_format_is_refused():
+    import json
+    import zlib
+
+    from proxyvote.app.vote_plans import canonical, decode_positions, encode_positions
+
+    positions = (
+        AccountPosition("SYN-1", "a", Decimal("35.125"), True, "SYN-C1"),
+        AccountPosition("SYN-2", "b", Decimal("1200"), False, "SYN-C2"),
+    )
+    assert decode_positions(encode_positions(positions, [("SYN-2", "gone")])) == (
+        positions,
+        (("SYN-2", "gone"),),
+    )
+    legacy = {"accounts": [["SYN-1", "SYN-C1", "a", 1, "35.125"]], "not_offered": []}
+    assert decode_positions(zlib.compress(canonical(legacy).encode()))[0] == positions[:1]
+    unknown = zlib.compress(json.dumps({"format": "positions/9", "not_offered": []}).encode())
+    with pytest.raises(ValueError, match="positions/9"):
+        decode_positions(unknown)
