@@ -47,6 +47,7 @@ from proxyvote.v1 import (
     memo_service_pb2,
     policy_service_pb2,
     recommendation_service_pb2,
+    voting_choice_service_pb2,
 )
 
 from tests.conftest import (
@@ -225,6 +226,15 @@ TEMPLATE = (
 )
 
 
+ACCOUNTS_CSV = (
+    b"# SYNTHETIC\n"
+    b"account_id,custodian_account,policy,effective_date,security,shares,as_of\n"
+    b"SYN-1,SYN-C1,human-rights-esg,2020-01-02,US0231351067,120,2020-01-02\n"
+    b"SYN-2,SYN-C1,,2020-01-02,US0231351067,35.125,2020-01-02\n"
+    b"SYN-3,SYN-C2,board-aligned,2020-01-02,US0231351067,7,2020-01-02\n"
+)
+
+
 def seed(served: Served) -> None:
     """A decision to read, override and replay, a policy of the tenant's own, a template."""
     DECISION_IDS.clear()
@@ -251,8 +261,41 @@ def seed(served: Served) -> None:
         metadata=served.metadata,
     )
     meeting_file = (EXAMPLES / "meetings" / "amazon-2019-agm.json").read_bytes()
+    programme = voting_choice_service_pb2.DefineProgrammeRequest(
+        name="fuzz-choice", policies=["human-rights-esg", "board-aligned"], default_policy="board-aligned"
+    )
+    accounts = voting_choice_service_pb2.ImportAccountsRequest(
+        programme="fuzz-choice", file_name="accounts.csv", content=ACCOUNTS_CSV
+    )
+    plan_votes = voting_choice_service_pb2.PlanVotesRequest(meeting=meeting, programme="fuzz-choice")
+    unary("/proxyvote.v1.VotingChoiceService/DefineProgramme")(
+        programme.SerializeToString(), metadata=served.metadata
+    )
+    unary("/proxyvote.v1.VotingChoiceService/ImportAccounts")(
+        accounts.SerializeToString(), metadata=served.metadata
+    )
+    plan_id = voting_choice_service_pb2.PlanVotesResponse.FromString(
+        unary("/proxyvote.v1.VotingChoiceService/PlanVotes")(
+            plan_votes.SerializeToString(), metadata=served.metadata
+        )
+    ).plan.plan_id
     request.policy = "human-rights-esg"
     seeds = {
+        "proxyvote.v1.VotingChoiceService/DefineProgramme": [programme],
+        "proxyvote.v1.VotingChoiceService/ImportAccounts": [accounts],
+        "proxyvote.v1.VotingChoiceService/PlanVotes": [plan_votes],
+        "proxyvote.v1.VotingChoiceService/GetPlan": [
+            voting_choice_service_pb2.GetPlanRequest(plan_id=plan_id, account_page_size=2)
+        ],
+        "proxyvote.v1.VotingChoiceService/ReplayPlan": [
+            voting_choice_service_pb2.ReplayPlanRequest(plan_id=plan_id)
+        ],
+        "proxyvote.v1.VotingChoiceService/ExportSeev004": [
+            voting_choice_service_pb2.ExportSeev004Request(plan_id=plan_id)
+        ],
+        "proxyvote.v1.VotingChoiceService/ExportNpx": [
+            voting_choice_service_pb2.ExportNpxRequest(programme="fuzz-choice", period_year=2020)
+        ],
         "proxyvote.v1.RecommendationService/Recommend": [request],
         "proxyvote.v1.RecommendationService/RecommendPolicies": [
             recommendation_service_pb2.RecommendPoliciesRequest(
@@ -733,7 +776,7 @@ def _static_method_paths() -> list[str]:
     """Every method this build serves, known before the server starts (to parametrize by)."""
     from grpc_health.v1 import health_pb2
     from grpc_reflection.v1alpha import reflection_pb2
-    from proxyvote.v1 import backtest_service_pb2
+    from proxyvote.v1 import backtest_service_pb2, voting_choice_service_pb2
 
     modules = (
         recommendation_service_pb2,
@@ -743,6 +786,7 @@ def _static_method_paths() -> list[str]:
         evidence_service_pb2,
         meeting_service_pb2,
         backtest_service_pb2,
+        voting_choice_service_pb2,
         health_pb2,
         reflection_pb2,
     )

@@ -24,8 +24,11 @@ from proxyvote.api.servicers import (
     RecommendationServicer,
     utc_today,
 )
+from proxyvote.api.voting_choice_servicer import VotingChoiceServicer
+from proxyvote.app.accounts import Programmes
 from proxyvote.app.backtest import Backtests
 from proxyvote.app.meeting_import import MeetingImporter
+from proxyvote.app.vote_plans import VotePlans
 from proxyvote.app.wiring import App
 from proxyvote.v1 import (
     backtest_service_pb2,
@@ -42,6 +45,8 @@ from proxyvote.v1 import (
     policy_service_pb2_grpc,
     recommendation_service_pb2,
     recommendation_service_pb2_grpc,
+    voting_choice_service_pb2,
+    voting_choice_service_pb2_grpc,
 )
 
 
@@ -94,5 +99,10 @@ def services(app: App, auth: Authenticator, today: Callable[[], dt.date] = utc_t
             backtest_service_pb2.DESCRIPTOR.services_by_name["BacktestService"],
             BacktestServicer(Backtests.from_app(app), auth),
             backtest_service_pb2_grpc.add_BacktestServiceServicer_to_server,
+        ),
+        Service(
+            voting_choice_service_pb2.DESCRIPTOR.services_by_name["VotingChoiceService"],
+            VotingChoiceServicer(Programmes.from_app(app), VotePlans.from_app(app), auth, today),
+            voting_choice_service_pb2_grpc.add_VotingChoiceServiceServicer_to_server,
         ),
     )

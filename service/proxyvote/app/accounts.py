@@ -154,11 +154,16 @@ def _check_header(name: str, header: list[str]) -> None:
         raise AccountsFileInvalid(problems)
 
 
-def read_accounts(name: str, content: bytes, programme: Programme) -> AccountRows:
-    """Every row checked; AccountsFileInvalid naming each bad line and column otherwise."""
+def read_accounts(
+    name: str, content: bytes, programme: Programme, parquet: bool | None = None
+) -> AccountRows:
+    """Every row checked; AccountsFileInvalid naming each bad line and column otherwise.
+    ``parquet``: the format as the caller names it; None: Parquet if the name ends in
+    ``.parquet`` or the content starts with ``PAR1``, else CSV."""
     if len(content) > MAX_FILE_BYTES:
         raise AccountsFileInvalid([FieldViolation(name, f"is larger than {MAX_FILE_BYTES} bytes")])
-    parquet = name.endswith(".parquet") or content[:4] == b"PAR1"
+    if parquet is None:
+        parquet = name.endswith(".parquet") or content[:4] == b"PAR1"
     rows = _parquet_rows(name, content) if parquet else _csv_rows(name, content)
     offered = set(programme.policies)
     problems: list[FieldViolation] = []
@@ -269,6 +274,10 @@ class Programmes:
         self.repository = repository
         self._known_policy = known_policy  # (tenant, reference) -> None, NotFound if not visible
 
+    @classmethod
+    def from_app(cls, app) -> Programmes:
+        return cls(app.store.programmes, lambda tenant, policy: app.catalog.entry(tenant, policy))
+
     def define(
         self, tenant: str, name: str, policies: tuple[str, ...], default: str, description: str = ""
     ) -> tuple[StoredProgramme, str]:
@@ -292,8 +301,10 @@ class Programmes:
             raise InvalidArgument(problems)
         return self.repository.define(tenant, Programme(name.strip(), tuple(policies), default, description))
 
-    def import_accounts(self, tenant: str, programme: str, name: str, content: bytes) -> AccountsReport:
+    def import_accounts(
+        self, tenant: str, programme: str, name: str, content: bytes, parquet: bool | None = None
+    ) -> AccountsReport:
         stored = self.repository.get(tenant, programme)
-        rows = read_accounts(name, content, stored.programme)
+        rows = read_accounts(name, content, stored.programme, parquet)
         summary = self.repository.import_accounts(tenant, programme, rows.choices, rows.holdings)
         return AccountsReport(name, programme, rows.rows, summary)

@@ -15,7 +15,7 @@ import datetime as dt
 import json
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from proxyvote.app.backtest import no_gc_pauses
@@ -25,6 +25,7 @@ from proxyvote.core.model import Meeting, MeetingDecision, RecommendCommand
 from proxyvote.core.vote_plan import (
     AccountPosition,
     ItemTotals,
+    PlanOutline,
     PolicyShare,
     Positions,
     Programme,
@@ -64,6 +65,26 @@ class StoredPlan:
     @property
     def decision_ids(self) -> dict[str, str]:
         return {p.policy: p.decision_id for p in self.plan.policies}
+
+    def outline(self, not_offered_limit: int | None = None) -> PlanOutline:
+        """The plan without its per-account rows; the first ``not_offered_limit`` of the
+        accounts whose chosen policy is no longer offered (all of them by default)."""
+        plan = self.plan
+        return PlanOutline(
+            self.plan_id,
+            replace(plan, accounts=()),
+            self.programme,
+            self.programme_version,
+            self.as_of,
+            self.summary.meeting_date,
+            len(plan.accounts),
+            sum(1 for a in plan.accounts if not a.chose),
+            plan.total_shares,
+            self.not_offered[:not_offered_limit],
+            len(self.not_offered),
+            self.summary.plan_hash,
+            self.summary.created_at,
+        )
 
 
 @dataclass(frozen=True)
@@ -137,6 +158,14 @@ def plan_document(plan: VotePlan, programme: Programme, version: int, as_of: dt.
         "accounts": len(plan.accounts),
         "not_offered": len(not_offered),
     }
+
+
+def outline_document(outline: PlanOutline) -> dict:
+    """``plan_document`` of an outline: the same JSON values, counts from the outline."""
+    doc = plan_document(
+        outline.plan, outline.programme, outline.programme_version, outline.as_of, outline.not_offered
+    )
+    return doc | {"accounts": outline.accounts, "not_offered": outline.not_offered_count}
 
 
 POSITIONS_FORMAT = "positions/2"
@@ -255,7 +284,13 @@ class VotePlans:
             return positions_at(programme, on, choices, holdings)
 
     def decide_policies(
-        self, tenant: str, meeting: Meeting, policies: Sequence[str], as_of: dt.date, today: dt.date
+        self,
+        tenant: str,
+        meeting: Meeting,
+        policies: Sequence[str],
+        as_of: dt.date,
+        today: dt.date,
+        deadline: float | None = None,
     ) -> dict[str, Recorded]:
         """The meeting decided under every policy in one pass (each item classified once,
         each policy evaluated once per item), each decision recorded in the log; all stored
@@ -263,7 +298,7 @@ class VotePlans:
         if not policies:
             return {}
         recorded = self.log.recommend_many(
-            tenant, RecommendCommand(meeting, policies[0], as_of), tuple(policies), today
+            tenant, RecommendCommand(meeting, policies[0], as_of), tuple(policies), today, deadline
         )
         return dict(zip(policies, recorded, strict=True))
 
@@ -274,13 +309,21 @@ class VotePlans:
         programme_name: str,
         today: dt.date,
         as_of: dt.date | None = None,
+        deadline: float | None = None,
     ) -> StoredPlan:
-        """Decides, plans and stores; the stored plan."""
+        """Decides, plans and stores; the stored plan. ``deadline`` (a time.monotonic() value):
+        past it, the decisions are neither made nor stored (DeadlineExceeded)."""
         with no_gc_pauses():  # 100,000 accounts' rows and positions, none in a cycle
-            return self._make(tenant, meeting, programme_name, today, as_of)
+            return self._make(tenant, meeting, programme_name, today, as_of, deadline)
 
     def _make(
-        self, tenant: str, meeting: Meeting, programme_name: str, today: dt.date, as_of: dt.date | None
+        self,
+        tenant: str,
+        meeting: Meeting,
+        programme_name: str,
+        today: dt.date,
+        as_of: dt.date | None,
+        deadline: float | None,
     ) -> StoredPlan:
         stored_programme = self.programmes.get(tenant, programme_name)
         programme = stored_programme.programme
@@ -297,7 +340,7 @@ class VotePlans:
             )
         followed = sorted({p.policy for p in positions.positions})
         as_of = as_of or decision_as_of(meeting, today)
-        recorded = self.decide_policies(tenant, meeting, followed, as_of, today)
+        recorded = self.decide_policies(tenant, meeting, followed, as_of, today, deadline)
         plan = plan_votes(
             programme,
             _securities(meeting)[0],

@@ -26,7 +26,7 @@ def add_parser(subparsers) -> None:
     sp.add_argument("--meeting", help="a meeting id: its most recent plan under --programme")
     sp.add_argument("--programme", help="with --meeting: the programme's name")
     sp.add_argument("--output-dir", required=True, help="a folder: one FILE per custodian account")
-    sp.add_argument("--database-url", help="default: DATABASE_URL or SQLite under ./var/")
+    server_args(sp)
     sp.set_defaults(func=cmd_seev004)
     sp = esub.add_parser("npx", help="a programme's N-PX vote table (proxyVoteTable XML) for a period")
     sp.add_argument("--programme", required=True, help="the fund's programme")
@@ -35,8 +35,14 @@ def add_parser(subparsers) -> None:
     )
     sp.add_argument("--series", default="", help="the SEC series id written on every row (optional)")
     sp.add_argument("--output", required=True, help="FILE.xml")
-    sp.add_argument("--database-url", help="default: DATABASE_URL or SQLite under ./var/")
+    server_args(sp)
     sp.set_defaults(func=cmd_npx)
+
+
+def server_args(sp) -> None:
+    from proxyvote.cli.voting_choice import server_args as add
+
+    add(sp)
 
 
 def _vote_plans(args):
@@ -53,13 +59,68 @@ def _safe(name: str) -> str:
 
 def cmd_seev004(args) -> int:
     from proxyvote.cli.main import CliError
-    from proxyvote.store import SHARED
-    from proxyvote.wire import seev
 
     if bool(args.plan) == bool(args.meeting):
         raise CliError("export seev004 takes --plan PLAN_ID, or --meeting ID with --programme NAME")
     if args.meeting and not args.programme:
         raise CliError("--meeting needs --programme NAME")
+    if args.server:
+        meeting_id, plan_id, messages, ids, not_instructed = _seev004_remote(args)
+    else:
+        meeting_id, plan_id, messages, ids, not_instructed = _seev004_local(args)
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for account, xml in sorted(messages.items()):
+        path = out / f"{_safe(meeting_id)}.{_safe(account)}.seev004.xml"
+        path.write_bytes(xml)
+        print(f"{path}: instruction {ids[account]} for custodian account {account}")
+    for n in not_instructed:
+        print(
+            f"not instructed: {n.custodian_account} item {n.item_id}: {n.shares} shares of "
+            f"{n.accounts} account(s) referred to a person by {', '.join(n.policies)}",
+            file=sys.stderr,
+        )
+    print(f"plan {plan_id}: {len(messages)} instruction(s)", file=sys.stderr)
+    return 0
+
+
+def _seev004_remote(args):
+    """ExportSeev004's stream: (meeting id, plan id, xml per custodian account, instruction ids,
+    not instructed) as the local export gives them."""
+    from proxyvote.cli.voting_choice import stub
+    from proxyvote.v1 import voting_choice_service_pb2 as vc
+    from proxyvote.wire import seev
+    from proxyvote.wire.voting_choice import shares_value
+
+    def referred(n):
+        shares = shares_value(n.shares, "not_instructed.shares")
+        return seev.NotInstructed(
+            n.custodian_account, n.item_id, n.label, shares, n.accounts, tuple(n.policies)
+        )
+
+    request = vc.ExportSeev004Request(
+        plan_id=args.plan or "", meeting_id=args.meeting or "", programme=args.programme or ""
+    )
+    messages, ids, not_instructed, summary = {}, {}, [], None
+    service, channel, metadata = stub(args)
+    with channel:
+        for reply in service.ExportSeev004(request, timeout=600, metadata=metadata):
+            if reply.HasField("instruction"):
+                i = reply.instruction
+                messages[i.custodian_account] = i.xml
+                ids[i.custodian_account] = i.instruction_id
+                not_instructed.extend(referred(n) for n in i.not_instructed)
+            else:
+                summary = reply.summary
+    not_instructed.extend(referred(n) for n in summary.not_instructed)
+    return summary.meeting_id, summary.plan_id, messages, ids, not_instructed
+
+
+def _seev004_local(args):
+    from proxyvote.cli.main import CliError
+    from proxyvote.store import SHARED
+    from proxyvote.wire import seev
+
     app, vote_plans = _vote_plans(args)
     try:
         if args.plan:
@@ -75,20 +136,13 @@ def cmd_seev004(args) -> int:
     finally:
         app.close()
     batch = seev.meeting_instructions(stored.meeting, stored.plan, stored.plan_id)
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for account, xml in sorted(batch.messages.items()):
-        path = out / f"{_safe(stored.meeting.meeting_id)}.{_safe(account)}.seev004.xml"
-        path.write_bytes(xml)
-        print(f"{path}: instruction {batch.instruction_ids[account]} for custodian account {account}")
-    for n in batch.not_instructed:
-        print(
-            f"not instructed: {n.custodian_account} item {n.item_id}: {n.shares} shares of "
-            f"{n.accounts} account(s) referred to a person by {', '.join(n.policies)}",
-            file=sys.stderr,
-        )
-    print(f"plan {stored.plan_id}: {len(batch.messages)} instruction(s)", file=sys.stderr)
-    return 0
+    return (
+        stored.meeting.meeting_id,
+        stored.plan_id,
+        batch.messages,
+        batch.instruction_ids,
+        batch.not_instructed,
+    )
 
 
 def cmd_npx(args) -> int:
@@ -97,20 +151,34 @@ def cmd_npx(args) -> int:
     from proxyvote.wire.npx_out import ReportingPeriod, vote_table
 
     period = ReportingPeriod(args.period)
-    app, vote_plans = _vote_plans(args)
-    try:
-        plans = vote_plans.latest(SHARED, args.programme, period.start, period.end)
-    finally:
-        app.close()
-    if not plans:
-        raise CliError(f"no plans of programme {args.programme} from {period.start} to {period.end}")
-    table = vote_table(period, [(p.meeting, p.plan) for p in plans], series=args.series)
-    Path(args.output).write_bytes(table.xml)
-    for meeting_id, item_id, why in table.not_voted:
+    if args.server:
+        from proxyvote.cli.voting_choice import stub
+        from proxyvote.v1 import voting_choice_service_pb2 as vc
+
+        service, channel, metadata = stub(args)
+        with channel:
+            reply = service.ExportNpx(
+                vc.ExportNpxRequest(programme=args.programme, period_year=args.period, series=args.series),
+                timeout=600,
+                metadata=metadata,
+            )
+        xml, rows, meetings = reply.xml, reply.rows, reply.meetings
+        not_voted = [(n.meeting_id, n.item_id, n.reason) for n in reply.not_voted]
+    else:
+        app, vote_plans = _vote_plans(args)
+        try:
+            plans = vote_plans.latest(SHARED, args.programme, period.start, period.end)
+        finally:
+            app.close()
+        if not plans:
+            raise CliError(f"no plans of programme {args.programme} from {period.start} to {period.end}")
+        table = vote_table(period, [(p.meeting, p.plan) for p in plans], series=args.series)
+        xml, rows, meetings, not_voted = table.xml, table.rows, len(plans), table.not_voted
+    Path(args.output).write_bytes(xml)
+    for meeting_id, item_id, why in not_voted:
         print(f"not reported as voted: {meeting_id} item {item_id}: {why}", file=sys.stderr)
     print(
-        f"wrote {args.output}: {table.rows} row(s) from {len(plans)} meeting(s), "
-        f"{period.start} to {period.end}",
+        f"wrote {args.output}: {rows} row(s) from {meetings} meeting(s), {period.start} to {period.end}",
         file=sys.stderr,
     )
     return 0

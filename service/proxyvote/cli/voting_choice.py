@@ -29,7 +29,7 @@ def add_parser(subparsers) -> None:
     sp.add_argument("--policy", action="append", required=True, help="a policy on offer (repeat)")
     sp.add_argument("--default", required=True, help="the policy of accounts that made no choice")
     sp.add_argument("--description", default="")
-    sp.add_argument("--database-url", help="default: DATABASE_URL or SQLite under ./var/")
+    server_args(sp)
     sp.set_defaults(func=cmd_programme_create)
 
     accounts = subparsers.add_parser("accounts", help="a programme's accounts: choices and holdings")
@@ -42,7 +42,7 @@ def add_parser(subparsers) -> None:
     )
     sp.add_argument("file", metavar="FILE.csv|FILE.parquet")
     sp.add_argument("--programme", required=True)
-    sp.add_argument("--database-url", help="default: DATABASE_URL or SQLite under ./var/")
+    server_args(sp)
     sp.set_defaults(func=cmd_accounts_import)
 
     sp = subparsers.add_parser(
@@ -59,8 +59,27 @@ def add_parser(subparsers) -> None:
     sp.add_argument("--replay", metavar="PLAN_ID", help="decide a stored plan again and compare")
     sp.add_argument("--output", help="per-account rows: FILE.csv or FILE.parquet")
     sp.add_argument("--format", choices=("table", "json"), default="table")
-    sp.add_argument("--database-url", help="default: DATABASE_URL or SQLite under ./var/")
+    server_args(sp)
     sp.set_defaults(func=cmd_plan)
+
+
+def server_args(sp) -> None:
+    """Local database by default; the caller's own with --server (VotingChoiceService)."""
+    sp.add_argument("--database-url", help="default: DATABASE_URL or SQLite under ./var/")
+    sp.add_argument(
+        "--server", help="call the service at HOST:PORT (as your tenant) instead of the local database"
+    )
+    sp.add_argument("--api-key", help="with --server: the API key (default: PROXYVOTE_API_KEY)")
+
+
+def stub(args):
+    """(a VotingChoiceService stub, its channel, the call metadata) for --server."""
+    from proxyvote.cli.main import _auth, _channel
+    from proxyvote.v1 import voting_choice_service_pb2_grpc as vc_grpc
+
+    metadata = _auth(args)
+    channel = _channel(args, args.server)
+    return vc_grpc.VotingChoiceServiceStub(channel), channel, metadata
 
 
 def _app(args):
@@ -72,23 +91,41 @@ def _app(args):
 def _programmes(app):
     from proxyvote.app.accounts import Programmes
 
-    return Programmes(app.store.programmes, lambda tenant, policy: app.catalog.entry(tenant, policy))
+    return Programmes.from_app(app)
 
 
 def cmd_programme_create(args) -> int:
-    from proxyvote.store import SHARED
+    if args.server:
+        from proxyvote.v1 import voting_choice_service_pb2 as vc
+        from proxyvote.wire.voting_choice import programme_from_proto
 
-    app = _app(args)
-    try:
-        stored, what = _programmes(app).define(
-            SHARED, args.name, tuple(args.policy), args.default, args.description
-        )
-    finally:
-        app.close()
-    p = stored.programme
+        service, channel, metadata = stub(args)
+        with channel:
+            reply = service.DefineProgramme(
+                vc.DefineProgrammeRequest(
+                    name=args.name,
+                    policies=args.policy,
+                    default_policy=args.default,
+                    description=args.description,
+                ),
+                timeout=60,
+                metadata=metadata,
+            )
+        p, version = programme_from_proto(reply.programme)
+        what = reply.outcome
+    else:
+        from proxyvote.store import SHARED
+
+        app = _app(args)
+        try:
+            stored, what = _programmes(app).define(
+                SHARED, args.name, tuple(args.policy), args.default, args.description
+            )
+        finally:
+            app.close()
+        p, version = stored.programme, stored.version
     print(
-        f"programme {p.name} version {stored.version} ({what}): "
-        f"{', '.join(p.policies)}; default {p.default_policy}"
+        f"programme {p.name} version {version} ({what}): {', '.join(p.policies)}; default {p.default_policy}"
     )
     return 0
 
@@ -99,16 +136,20 @@ def cmd_accounts_import(args) -> int:
     from proxyvote.store import SHARED
 
     content = read_file(args.file)
-    app = _app(args)
     try:
-        report = _programmes(app).import_accounts(SHARED, args.programme, args.file, content)
+        if args.server:
+            report = _import_remote(args, content)
+        else:
+            app = _app(args)
+            try:
+                report = _programmes(app).import_accounts(SHARED, args.programme, args.file, content)
+            finally:
+                app.close()
     except AccountsFileInvalid as exc:
         for v in exc.violations:
             print(f"{v.field}: {v.description}", file=sys.stderr)
         print(f"error: {len(exc.violations)} problem(s); nothing was stored", file=sys.stderr)
         return 2
-    finally:
-        app.close()
     s = report.summary
     print(
         f"{report.name}: {report.rows} row(s) for programme {report.programme}: "
@@ -116,6 +157,78 @@ def cmd_accounts_import(args) -> int:
         f"choice versions added {s.choices_added}, holdings added {s.holdings_added}"
     )
     return 0
+
+
+def _import_remote(args, content: bytes):
+    """ImportAccounts; a bad file's field violations come back as AccountsFileInvalid, so
+    they print as in local mode."""
+    import grpc
+
+    from proxyvote.app.accounts import AccountsReport
+    from proxyvote.cli.main import CliError
+    from proxyvote.errors import AccountsFileInvalid, FieldViolation
+    from proxyvote.store.programmes import AccountsImport
+    from proxyvote.v1 import voting_choice_service_pb2 as vc
+
+    if len(content) > MAX_REMOTE_BYTES:
+        raise CliError(
+            f"{args.file} is larger than the {MAX_REMOTE_BYTES // 2**20} MiB a call may carry: "
+            "import it without --server, or split it"
+        )
+    service, channel, metadata = stub(args)
+    try:
+        with channel:
+            reply = service.ImportAccounts(
+                vc.ImportAccountsRequest(programme=args.programme, file_name=args.file, content=content),
+                timeout=600,
+                metadata=metadata,
+            )
+    except grpc.RpcError as exc:
+        violations = _violations(exc) if exc.code() == grpc.StatusCode.INVALID_ARGUMENT else []
+        if violations and _reason(exc) == "ACCOUNTS_FILE_INVALID":
+            raise AccountsFileInvalid([FieldViolation(f, d) for f, d in violations]) from exc
+        raise
+    summary = AccountsImport(
+        reply.accounts_added,
+        reply.accounts_changed,
+        reply.accounts_unchanged,
+        reply.choices_added,
+        reply.holdings_added,
+    )
+    return AccountsReport(reply.file_name, reply.programme, reply.rows, summary)
+
+
+MAX_REMOTE_BYTES = 32 * 1024 * 1024 - 64 * 1024  # the server's message limit, less the request's other fields
+
+
+def _status_details(exc):
+    from grpc_status import rpc_status
+
+    try:
+        status = rpc_status.from_call(exc)
+    except (ValueError, AttributeError):
+        return []
+    return list(status.details) if status is not None else []
+
+
+def _violations(exc) -> list[tuple[str, str]]:
+    from google.rpc import error_details_pb2
+
+    for detail in _status_details(exc):
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad):
+            return [(v.field, v.description) for v in bad.field_violations]
+    return []
+
+
+def _reason(exc) -> str:
+    from google.rpc import error_details_pb2
+
+    for detail in _status_details(exc):
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return info.reason
+    return ""
 
 
 def _meeting(vote_plans, tenant: str, ref: str):
@@ -128,7 +241,7 @@ def _meeting(vote_plans, tenant: str, ref: str):
 
 
 def cmd_plan(args) -> int:
-    from proxyvote.app.vote_plans import VotePlans, plan_document
+    from proxyvote.app.vote_plans import VotePlans, outline_document
     from proxyvote.cli.main import CliError, _today
     from proxyvote.store import SHARED
     from proxyvote.wire import convert
@@ -141,62 +254,129 @@ def cmd_plan(args) -> int:
     if args.output and not args.output.endswith((".csv", ".parquet")):
         raise CliError("--output must name a .csv or .parquet file")
     as_of = convert.parse_as_of(args.as_of or "", "--as-of")
-    app = _app(args)
-    try:
-        vote_plans = VotePlans.from_app(app)
-        if args.replay:
-            replay = vote_plans.replay(SHARED, args.replay)
-            stored = vote_plans.get(SHARED, args.replay)
-        else:
-            meeting = _meeting(vote_plans, SHARED, args.meeting)
-            stored = vote_plans.make(SHARED, meeting, args.programme, _today(), as_of)
-            replay = None
-    finally:
-        app.close()
+    if args.server:
+        outline, plan, replay = _plan_remote(args, as_of)
+    else:
+        app = _app(args)
+        try:
+            vote_plans = VotePlans.from_app(app)
+            if args.replay:
+                replay = vote_plans.replay(SHARED, args.replay)
+                stored = vote_plans.get(SHARED, args.replay)
+            else:
+                meeting = _meeting(vote_plans, SHARED, args.meeting)
+                stored = vote_plans.make(SHARED, meeting, args.programme, _today(), as_of)
+                replay = None
+        finally:
+            app.close()
+        outline, plan = stored.outline(), stored.plan
     if args.output:
-        rows = write_instructions(stored.plan, args.output)
+        rows = write_instructions(plan, args.output)
         print(f"wrote {rows} rows to {args.output}", file=sys.stderr)
     if replay is not None:
         for policy, decision_id, same in replay.decisions:
             print(f"decision {decision_id} ({policy}): {'identical' if same else 'DIFFERS'}")
         if replay.differing_item_ids:
             print(f"items whose totals differ: {', '.join(replay.differing_item_ids)}")
-        print(f"plan {stored.plan_id}: {'identical' if replay.identical else 'DIFFERS'}")
+        print(f"plan {outline.plan_id}: {'identical' if replay.identical else 'DIFFERS'}")
         return 0 if replay.identical else 1
-    print(f"stored as plan {stored.plan_id}", file=sys.stderr)
+    print(f"stored as plan {outline.plan_id}", file=sys.stderr)
     if args.format == "json":
-        doc = plan_document(
-            stored.plan, stored.programme, stored.programme_version, stored.as_of, stored.not_offered
-        )
-        print(json.dumps({"plan_id": stored.plan_id} | doc, indent=2, ensure_ascii=False))
+        doc = outline_document(outline)
+        print(json.dumps({"plan_id": outline.plan_id} | doc, indent=2, ensure_ascii=False))
     else:
-        print(table(stored))
+        print(table(outline))
     return 0
 
 
-def table(stored) -> str:
+def _plan_remote(args, as_of):
+    """(the plan's outline, the plan with its positions if --output needs them, the replay or
+    None) from VotingChoiceService."""
+    import dataclasses
+
+    from proxyvote.cli.main import _read
+    from proxyvote.v1 import voting_choice_service_pb2 as vc
+    from proxyvote.wire import convert
+    from proxyvote.wire import voting_choice as wire
+
+    service, channel, metadata = stub(args)
+    replay = None
+    with channel:
+        if args.replay:
+            reply = service.ReplayPlan(
+                vc.ReplayPlanRequest(plan_id=args.replay), timeout=300, metadata=metadata
+            )
+            replay = reply  # .decisions as (policy, decision id, identical), .differing_item_ids, .identical
+            message = service.GetPlan(
+                vc.GetPlanRequest(plan_id=args.replay), timeout=60, metadata=metadata
+            ).plan
+        else:
+            request = vc.PlanVotesRequest(programme=args.programme, as_of=as_of.isoformat() if as_of else "")
+            if Path(args.meeting).is_file():
+                meeting = convert.meeting_from_json(_read(args.meeting), field=f"meeting ({args.meeting})")
+                request.meeting.CopyFrom(convert.meeting_to_proto(meeting))
+            else:
+                request.meeting_ref = args.meeting
+            message = service.PlanVotes(request, timeout=600, metadata=metadata).plan
+        outline = wire.outline_from_proto(message)
+        plan = outline.plan
+        if args.output:
+            positions, token = [], ""
+            while True:
+                page = service.GetPlan(
+                    vc.GetPlanRequest(
+                        plan_id=outline.plan_id, account_page_size=10_000, account_page_token=token
+                    ),
+                    timeout=60,
+                    metadata=metadata,
+                )
+                positions.extend(wire.positions_from_proto(page.accounts))
+                token = page.next_account_page_token
+                if not token:
+                    break
+            plan = dataclasses.replace(plan, accounts=tuple(positions))
+    if replay is not None:
+        replay = _Replay(
+            replay.identical,
+            tuple((d.policy, d.decision_id, d.identical) for d in replay.decisions),
+            tuple(replay.differing_item_ids),
+        )
+    return outline, plan, replay
+
+
+class _Replay:
+    def __init__(self, identical: bool, decisions: tuple, differing_item_ids: tuple):
+        self.identical = identical
+        self.decisions = decisions
+        self.differing_item_ids = differing_item_ids
+
+
+def table(outline) -> str:
+    """The plan's totals as ``proxyvote plan`` prints them; ``outline``: a ``PlanOutline``."""
     from proxyvote.store.programmes import shares_text
 
-    plan = stored.plan
+    stored = outline
+    plan = outline.plan
     lines = [
         f"plan {stored.plan_id}  {plan.meeting_id}  programme {plan.programme} v{stored.programme_version}  "
         f"security {plan.security}  record date {plan.record_date}  decided as of {stored.as_of}",
-        f"{len(plan.accounts)} accounts, {shares_text(plan.total_shares)} shares held",
+        f"{outline.accounts} accounts, {shares_text(outline.total_shares)} shares held",
     ]
     for p in plan.policies:
         lines.append(
             f"  {p.policy}: {p.accounts} accounts, {shares_text(p.shares)} shares (decision {p.decision_id})"
         )
-    defaulted = sum(1 for a in plan.accounts if not a.chose)
+    defaulted = outline.defaulted_accounts
     if defaulted:
         lines.append(
             f"  {defaulted} accounts made no choice in force: default {stored.programme.default_policy}"
         )
-    if stored.not_offered:
+    moved = outline.not_offered_count
+    if moved:
         lines.append(
-            f"  {len(stored.not_offered)} accounts chose a policy no longer offered and follow the default: "
-            + ", ".join(f"{a} ({p})" for a, p in stored.not_offered[:10])
-            + (" ..." if len(stored.not_offered) > 10 else "")
+            f"  {moved} accounts chose a policy no longer offered and follow the default: "
+            + ", ".join(f"{a} ({p})" for a, p in outline.not_offered[:10])
+            + (" ..." if moved > 10 else "")
         )
     used = [v for v in VOTES if any(i.shares(v) for i in plan.items)]
     rows = [

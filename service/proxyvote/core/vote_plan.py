@@ -188,6 +188,28 @@ def plan_votes(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class PlanOutline:
+    """A stored plan without its per-account rows (which may be millions): what the
+    VotingChoiceService answers and ``proxyvote plan`` prints. ``plan.accounts`` may be
+    empty; ``accounts`` counts them all. ``not_offered`` may be the first few of
+    ``not_offered_count`` (account id, the policy it chose that is no longer offered)."""
+
+    plan_id: str
+    plan: VotePlan
+    programme: Programme
+    programme_version: int
+    as_of: dt.date
+    meeting_date: dt.date
+    accounts: int
+    defaulted_accounts: int
+    total_shares: Decimal
+    not_offered: tuple[tuple[str, str], ...]
+    not_offered_count: int
+    plan_hash: str = ""
+    created_at: dt.datetime | None = None
+
+
 def check_totals(plan: VotePlan) -> None:
     """Raises AssertionError unless every item's votes and referrals add up to the shares held."""
     held = sum((a.shares for a in plan.accounts), ZERO)
