@@ -21,6 +21,7 @@ from proxyvote.store import SHARED, open_store
 from proxyvote.wire.meeting_files import detect_format, read_meeting_file
 
 from tests.conftest import EXAMPLES, TODAY, call, servicers_under_test
+from tests.xml_attacks import billion_laughs, external_entity
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "npx"
 NS = "http://www.sec.gov/edgar/document/npxproxy/informationtable"
@@ -257,35 +258,18 @@ def test_missing_and_malformed_elements_are_named():
         read_meeting_file("other.xml", b"<proxyVoteTable/>")
 
 
-BILLION_LAUGHS = b"""<?xml version="1.0"?>
-<!DOCTYPE lolz [
- <!ENTITY lol "lol">
- <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
- <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
- <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
- <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
- <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
- <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
- <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
- <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
-]>
-<inf:proxyVoteTable xmlns:inf="http://www.sec.gov/edgar/document/npxproxy/informationtable">
-  <inf:proxyTable><inf:issuerName>&lol9;</inf:issuerName></inf:proxyTable>
-</inf:proxyVoteTable>
-"""
-
-EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
-<!DOCTYPE t [ <!ENTITY xxe SYSTEM "file:///etc/passwd"> ]>
-<inf:proxyVoteTable xmlns:inf="http://www.sec.gov/edgar/document/npxproxy/informationtable">
+VOTE_TABLE_NAMING = """<inf:proxyVoteTable xmlns:inf="http://www.sec.gov/edgar/document/npxproxy/informationtable">
   <inf:proxyTable>
-    <inf:issuerName>&xxe;</inf:issuerName>
+    <inf:issuerName>{entity}</inf:issuerName>
     <inf:cusip>11111A101</inf:cusip>
     <inf:meetingDate>04/15/2025</inf:meetingDate>
-    <inf:voteDescription>&xxe;</inf:voteDescription>
+    <inf:voteDescription>{entity}</inf:voteDescription>
     <inf:vote><inf:voteRecord><inf:howVoted>FOR</inf:howVoted></inf:voteRecord></inf:vote>
   </inf:proxyTable>
 </inf:proxyVoteTable>
 """
+BILLION_LAUGHS = billion_laughs(VOTE_TABLE_NAMING)
+EXTERNAL_ENTITY = external_entity(VOTE_TABLE_NAMING)
 
 
 @pytest.mark.parametrize(

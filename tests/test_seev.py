@@ -24,6 +24,7 @@ from proxyvote.wire import npx, seev
 from proxyvote.wire.npx_out import ReportingPeriod, vote_table
 
 from tests.conftest import example_evidence
+from tests.xml_attacks import billion_laughs, external_entity
 
 FIXTURES = Path(__file__).parent / "fixtures" / "seev"
 AMAZON = FIXTURES / "amazon-2020-agm.seev001.xml"
@@ -204,32 +205,15 @@ def test_another_version_or_message_is_refused_naming_the_one_read():
         seev.meeting_from_seev001(b"<Document><MtgNtfctn>", "cut.xml")
 
 
-BILLION_LAUGHS = b"""<?xml version="1.0"?>
-<!DOCTYPE lolz [
- <!ENTITY lol "lol">
- <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
- <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
- <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
- <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
- <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
- <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
- <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
- <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
-]>
-<Document xmlns="urn:iso:std:iso:20022:tech:xsd:seev.001.001.11">
-  <MtgNtfctn><Issr><Id><NmAndAdr><Nm>&lol9;</Nm></NmAndAdr></Id></Issr></MtgNtfctn>
-</Document>
-"""
-
-EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
-<!DOCTYPE d [ <!ENTITY xxe SYSTEM "file:///etc/passwd"> ]>
-<Document xmlns="urn:iso:std:iso:20022:tech:xsd:seev.001.001.11">
+NOTIFICATION_NAMING = """<Document xmlns="urn:iso:std:iso:20022:tech:xsd:seev.001.001.11">
   <MtgNtfctn>
     <Mtg><MtgId>X</MtgId><Tp>GMET</Tp></Mtg>
-    <Issr><Id><NmAndAdr><Nm>&xxe;</Nm></NmAndAdr></Id></Issr>
+    <Issr><Id><NmAndAdr><Nm>{entity}</Nm></NmAndAdr></Id></Issr>
   </MtgNtfctn>
 </Document>
 """
+BILLION_LAUGHS = billion_laughs(NOTIFICATION_NAMING)
+EXTERNAL_ENTITY = external_entity(NOTIFICATION_NAMING)
 
 
 @pytest.mark.parametrize(
