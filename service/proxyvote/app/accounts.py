@@ -278,6 +278,10 @@ class Programmes:
     def from_app(cls, app) -> Programmes:
         return cls(app.store.programmes, lambda tenant, policy: app.catalog.entry(tenant, policy))
 
+    def list(self, tenant: str) -> list[StoredProgramme]:
+        """The latest version of each of the tenant's programmes, by name."""
+        return self.repository.list(tenant)
+
     def define(
         self, tenant: str, name: str, policies: tuple[str, ...], default: str, description: str = ""
     ) -> tuple[StoredProgramme, str]:
