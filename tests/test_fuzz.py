@@ -296,6 +296,18 @@ def seed(served: Served) -> None:
         "proxyvote.v1.VotingChoiceService/ExportNpx": [
             voting_choice_service_pb2.ExportNpxRequest(programme="fuzz-choice", period_year=2020)
         ],
+        "proxyvote.v1.VotingChoiceService/ListProgrammes": [
+            voting_choice_service_pb2.ListProgrammesRequest(page_size=1)
+        ],
+        "proxyvote.v1.VotingChoiceService/ListPlans": [
+            voting_choice_service_pb2.ListPlansRequest(
+                programme="fuzz-choice",
+                date_from="2020-01-01",
+                date_to="2020-12-31",
+                meeting_id=meeting.meeting_id,
+                page_size=1,
+            )
+        ],
         "proxyvote.v1.RecommendationService/Recommend": [request],
         "proxyvote.v1.RecommendationService/RecommendPolicies": [
             recommendation_service_pb2.RecommendPoliciesRequest(

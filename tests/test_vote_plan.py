@@ -274,6 +274,19 @@ def test_shares_are_exact_decimals_never_floats():
             parse_shares(bad)
 
 
+def test_a_csv_cell_the_reader_cannot_read_is_the_files_problem_at_its_line():
+    # Found by tests/test_fuzz.py: csv.Error (a cell over 128 KiB) came back as INTERNAL.
+    content = (
+        "account_id,custodian_account,policy,effective_date,security,shares,as_of\n"
+        "A1,C1,b,2020-01-02,US0231351067,1,2020-01-02\n"
+        f'A2,C1,b,2020-01-02,US0231351067,"{"9" * 200_000}",2020-01-02\n'
+    ).encode()
+    with pytest.raises(AccountsFileInvalid) as error:
+        read_accounts("big.csv", content, Programme("p", ("a", "b"), "b"))
+    [violation] = error.value.violations
+    assert violation.field == "big.csv:line 3" and "field limit" in violation.description
+
+
 def test_a_parquet_file_imports_like_the_csv_and_a_float_shares_column_is_refused(app, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq

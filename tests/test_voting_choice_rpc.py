@@ -267,11 +267,132 @@ def test_unknown_plan_and_programme_are_not_found(rpc):
     assert code_of(unknown_policy) == grpc.StatusCode.INVALID_ARGUMENT
 
 
+def plan_meeting(stub, key, meeting_id: str, meeting_date: str, programme: str = "choice") -> str:
+    """A plan of the Amazon 2020 AGM renamed and moved (its record date, 2020-03-30, kept)."""
+    meeting = meeting_message()
+    meeting.meeting_id, meeting.meeting_date = meeting_id, meeting_date
+    request = vc.PlanVotesRequest(meeting=meeting, programme=programme, as_of="2020-05-20")
+    return stub.PlanVotes(request, metadata=bearer(key), timeout=120).plan.plan_id
+
+
+def list_plans(stub, key, **filters) -> list[vc.PlanSummary]:
+    """Every page of ListPlans, two plans a page."""
+    plans, token = [], ""
+    while True:
+        reply = stub.ListPlans(
+            vc.ListPlansRequest(page_size=2, page_token=token, **filters), metadata=bearer(key), timeout=30
+        )
+        plans.extend(reply.plans)
+        token = reply.next_page_token
+        if not token:
+            return plans
+
+
+def test_two_tenants_list_only_their_own_programmes_and_plans(rpc, tmp_path):
+    stub, server = rpc
+    _, other_key = server.app.store.tenants.create("other")
+    define(stub, server.key, default="human-rights-esg")
+    define(stub, server.key)  # version 2: another default
+    define(stub, server.key, name="alpha", policies=THREE[2:], default="board-aligned")
+    define(stub, other_key, default="governance-baseline")
+    path = accounts_csv(tmp_path, n=30)
+    import_accounts(stub, server.key, path)
+    import_accounts(stub, other_key, path)
+    mine = plan_meeting(stub, server.key, "M-1", "2020-05-27")
+    theirs = plan_meeting(stub, other_key, "M-1", "2020-05-27")
+
+    listed = stub.ListProgrammes(vc.ListProgrammesRequest(), metadata=bearer(server.key), timeout=30)
+    assert [(p.name, p.version, p.default_policy) for p in listed.programmes] == [
+        ("alpha", 1, "board-aligned"),
+        ("choice", 2, "board-aligned"),
+    ]
+    assert list(listed.programmes[1].policies) == list(THREE) and listed.programmes[1].create_time
+    assert (listed.total_size, listed.next_page_token) == (2, "")
+    listed = stub.ListProgrammes(vc.ListProgrammesRequest(), metadata=bearer(other_key), timeout=30)
+    assert [(p.name, p.version, p.default_policy) for p in listed.programmes] == [
+        ("choice", 1, "governance-baseline")
+    ]
+
+    [plan] = list_plans(stub, server.key)
+    assert (plan.plan_id, plan.programme, plan.programme_version) == (mine, "choice", 2)
+    assert (plan.meeting_id, plan.meeting_date, plan.record_date, plan.security) == (
+        "M-1",
+        "2020-05-27",
+        "2020-03-30",
+        ISIN,
+    )
+    assert plan.accounts == 30 and len(plan.plan_hash) == 64 and plan.create_time.endswith("Z")
+    whole = stub.GetPlan(vc.GetPlanRequest(plan_id=mine), metadata=bearer(server.key)).plan
+    assert (plan.plan_hash, plan.create_time) == (whole.plan_hash, whole.create_time)
+    assert [p.plan_id for p in list_plans(stub, other_key)] == [theirs]
+    assert [p.plan_id for p in list_plans(stub, other_key, meeting_id="M-1", programme="choice")] == [theirs]
+
+
+def test_list_plans_pages_return_every_plan_once_and_the_filters_apply(rpc, tmp_path):
+    stub, server = rpc
+    define(stub, server.key)
+    define(stub, server.key, name="other")
+    path = accounts_csv(tmp_path, n=30)
+    import_accounts(stub, server.key, path)
+    import_accounts(stub, server.key, path, programme="other")
+    made = [
+        ("M-3", "2021-05-26", plan_meeting(stub, server.key, "M-3", "2021-05-26")),
+        ("M-1", "2020-05-27", plan_meeting(stub, server.key, "M-1", "2020-05-27")),
+        ("M-2", "2020-06-15", plan_meeting(stub, server.key, "M-2", "2020-06-15")),
+        ("M-1", "2020-05-27", plan_meeting(stub, server.key, "M-1", "2020-05-27")),  # planned again
+        ("M-3", "2021-05-26", plan_meeting(stub, server.key, "M-3", "2021-05-26")),
+    ]
+    elsewhere = plan_meeting(stub, server.key, "M-2", "2020-06-15", programme="other")
+    by_date = [plan_id for _, _, plan_id in sorted(made, key=lambda m: m[1])]  # stable: creation order
+
+    def ids(**filters) -> list[str]:
+        return [p.plan_id for p in list_plans(stub, server.key, **filters)]
+
+    # Three pages of two, every plan once, by meeting date then creation.
+    first = stub.ListPlans(vc.ListPlansRequest(page_size=2, programme="choice"), metadata=bearer(server.key))
+    assert (len(first.plans), first.total_size, bool(first.next_page_token)) == (2, 5, True)
+    assert ids(programme="choice") == by_date
+    assert sorted(ids()) == sorted([*by_date, elsewhere])
+    assert ids(programme="choice", date_from="2020-06-01") == by_date[2:]
+    assert ids(programme="choice", date_to="2020-06-15") == by_date[:3]
+    assert ids(date_from="2020-06-15", date_to="2020-06-15") == [by_date[2], elsewhere]
+    assert ids(programme="choice", meeting_id="M-3") == by_date[3:]
+    assert ids(programme="other") == [elsewhere]
+    assert ids(programme="nope") == [] and ids(meeting_id="M-9") == []
+
+
+def test_bad_list_filters_are_invalid_argument_naming_the_field(rpc):
+    from grpc_status import rpc_status
+
+    stub, server = rpc
+
+    def fields(call, request) -> list[str]:
+        with pytest.raises(grpc.RpcError) as raised:
+            call(request, metadata=bearer(server.key), timeout=30)
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        return [v.field for v in bad_request(rpc_status.from_call(raised.value)).field_violations]
+
+    plans = stub.ListPlans
+    assert fields(plans, vc.ListPlansRequest(date_from="2020-13-01")) == ["date_from"]
+    assert fields(plans, vc.ListPlansRequest(date_to="tomorrow")) == ["date_to"]
+    assert fields(plans, vc.ListPlansRequest(date_from="2021-01-01", date_to="2020-12-31")) == ["date_from"]
+    assert fields(plans, vc.ListPlansRequest(page_token="not-a-token")) == ["page_token"]
+    assert fields(plans, vc.ListPlansRequest(page_size=-1)) == ["page_size"]
+    assert fields(plans, vc.ListPlansRequest(meeting_id="x" * 201)) == ["meeting_id"]
+    assert fields(plans, vc.ListPlansRequest(date_to="2020-02-30", page_token="x")) == [
+        "date_to",
+        "page_token",
+    ]
+    assert fields(stub.ListProgrammes, vc.ListProgrammesRequest(page_token="not-a-token")) == ["page_token"]
+
+
 IDS = re.compile(r"(PV)?(?<![0-9a-fA-F])[0-9a-fA-F]{30,}(?![0-9a-fA-F])")
+TIMES = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 
 
 def masked(text: str, tmp_path) -> str:
-    """Ids (plan, decision, instruction) and folders differ between two databases."""
+    """Ids (plan, decision, instruction), creation times and folders differ between two databases."""
+    text = TIMES.sub("TIME", text)
     return IDS.sub(
         "ID", text.replace(str(tmp_path / "local"), "DIR").replace(str(tmp_path / "remote"), "DIR")
     )
@@ -300,6 +421,14 @@ def test_the_cli_with_server_prints_what_local_mode_prints(running_server, tmp_p
         ["accounts", "import", str(path), "--programme", "choice"],
         ["plan", "--meeting", MEETING, "--programme", "choice"],
         ["plan", "--meeting", MEETING, "--programme", "choice", "--format", "json"],
+        ["programme", "list"],
+        ["programme", "list", "--format", "json"],
+        ["plan", "list"],
+        ["plan", "list", "--format", "json"],
+        ["plan", "list", "--programme", "choice", "--from", "2020-05-27", "--to", "2020-05-27"],
+        ["plan", "list", "--meeting", "AMZN-2020-AGM", "--programme", "choice", "--format", "json"],
+        ["plan", "list", "--from", "2021-01-01"],
+        ["plan", "list", "--from", "2021-01-01", "--to", "2020-01-01"],
     ]
     for argv in commands:
         assert run(argv, False) == run(argv, True), argv
@@ -342,6 +471,9 @@ def test_the_cli_with_server_prints_what_local_mode_prints(running_server, tmp_p
         )
         outputs[remote] += [code, out, err, sorted(p.name for p in (where / "seev").iterdir())]
     assert outputs[False] == outputs[True]
+    code, out, _ = run(["plan", "list"], True)
+    assert code == 0 and out.count("AMZN-2020-AGM") == 3 and out.endswith("3 plan(s)\n")
+    assert run(["plan", "list"], False) == (code, out, "")
     assert outputs[True][0] == 0 and len(outputs[True][2].splitlines()) == 1 + 400 * len(
         example_meeting().items
     )

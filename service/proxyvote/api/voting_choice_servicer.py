@@ -184,3 +184,39 @@ class VotingChoiceServicer(vc_grpc.VotingChoiceServiceServicer):
             raise NotFound("vote plan", f"of programme {programme} from {period.start} to {period.end}")
         table = vote_table(period, [(p.meeting, p.plan) for p in plans], series=request.series.strip())
         return wire.npx_to_proto(table, period, len(plans))
+
+    @unary(vc.ListProgrammesResponse)
+    def ListProgrammes(self, request, context):
+        tenant = self._auth.tenant(context)
+        start, size = page_bounds(request.page_size, request.page_token)
+        programmes = self._programmes.list(tenant)
+        page = programmes[start : start + size]
+        end = start + len(page)
+        return vc.ListProgrammesResponse(
+            programmes=[wire.programme_to_proto(p.programme, p.version, p.created_at) for p in page],
+            next_page_token=encode_offset(end) if end < len(programmes) else "",
+            total_size=len(programmes),
+        )
+
+    @unary(vc.ListPlansResponse)
+    def ListPlans(self, request, context):
+        tenant = self._auth.tenant(context)
+        violations: list[FieldViolation] = []
+        try:
+            programme, date_from, date_to, meeting_id = wire.list_plans_args(request)
+        except InvalidArgument as exc:
+            violations.extend(exc.violations)
+        try:
+            start, size = page_bounds(request.page_size, request.page_token)
+        except InvalidArgument as exc:
+            violations.extend(exc.violations)
+        if violations:
+            raise InvalidArgument(violations)
+        plans = self._plans.list(tenant, programme, date_from, date_to, meeting_id)
+        page = plans[start : start + size]
+        end = start + len(page)
+        return vc.ListPlansResponse(
+            plans=[wire.plan_summary_to_proto(p) for p in page],
+            next_page_token=encode_offset(end) if end < len(plans) else "",
+            total_size=len(plans),
+        )

@@ -101,7 +101,7 @@ def _csv_rows(name: str, content: bytes) -> Iterator[tuple[str, dict]]:
     lines = ("\n" if line.lstrip().startswith("#") else line for line in io.StringIO(text, newline=""))
     reader = csv.reader(lines)
     header: list[str] | None = None
-    for cells in reader:
+    for cells in _csv_cells(name, reader):
         if not cells or all(not c.strip() for c in cells):
             continue
         if header is None:
@@ -115,6 +115,20 @@ def _csv_rows(name: str, content: bytes) -> Iterator[tuple[str, dict]]:
         yield where, dict(zip(header, cells, strict=True))
     if header is None:
         raise AccountsFileInvalid([FieldViolation(name, "has no header line")])
+
+
+def _csv_cells(name: str, reader) -> Iterator[list[str]]:
+    """The reader's rows; what it cannot read (a cell over its 128 KiB limit, a NUL) is the
+    file's problem at that line, not an error of ours."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise AccountsFileInvalid(
+                [FieldViolation(f"{name}:line {reader.line_num}", f"is not readable CSV: {exc}")]
+            ) from exc
 
 
 def _parquet_rows(name: str, content: bytes) -> Iterator[tuple[str, dict]]:
@@ -277,6 +291,10 @@ class Programmes:
     @classmethod
     def from_app(cls, app) -> Programmes:
         return cls(app.store.programmes, lambda tenant, policy: app.catalog.entry(tenant, policy))
+
+    def list(self, tenant: str) -> list[StoredProgramme]:
+        """The latest version of each of the tenant's programmes, by name."""
+        return self.repository.list(tenant)
 
     def define(
         self, tenant: str, name: str, policies: tuple[str, ...], default: str, description: str = ""

@@ -394,9 +394,11 @@ class VotePlans:
         programme: str | None = None,
         date_from: dt.date | None = None,
         date_to: dt.date | None = None,
+        meeting_id: str | None = None,
     ) -> list[PlanSummary]:
-        """The tenant's plans by meeting date (inclusive range), of one programme if named."""
-        return self.plans.list(tenant, programme, date_from, date_to)
+        """The tenant's plans by meeting date (inclusive range), of one programme and one
+        meeting if named."""
+        return self.plans.list(tenant, programme, date_from, date_to, meeting_id)
 
     def latest(
         self,

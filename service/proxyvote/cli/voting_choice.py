@@ -1,5 +1,5 @@
-"""``proxyvote programme create``, ``proxyvote accounts import`` and ``proxyvote plan``: voting
-choice (docs/voting-choice.md).
+"""``proxyvote programme create|list``, ``proxyvote accounts import`` and ``proxyvote plan``
+(and ``plan list``): voting choice (docs/voting-choice.md).
 
 In this process, on the local database (``--database-url``, DATABASE_URL or SQLite under
 ./var/), as the shared owner, like ``proxyvote meetings`` and ``proxyvote backtest``.
@@ -31,6 +31,14 @@ def add_parser(subparsers) -> None:
     sp.add_argument("--description", default="")
     server_args(sp)
     sp.set_defaults(func=cmd_programme_create)
+    sp = psub.add_parser(
+        "list",
+        help="the programmes: the latest version of each",
+        description="Lists the latest version of each programme: its policies, default and when defined.",
+    )
+    sp.add_argument("--format", choices=("table", "json"), default="table")
+    server_args(sp)
+    sp.set_defaults(func=cmd_programme_list)
 
     accounts = subparsers.add_parser("accounts", help="a programme's accounts: choices and holdings")
     asub = accounts.add_subparsers(dest="accounts_command", required=True)
@@ -47,12 +55,21 @@ def add_parser(subparsers) -> None:
 
     sp = subparsers.add_parser(
         "plan",
-        help="the vote plan of a meeting for a programme: split totals per item, stored",
+        help="the vote plan of a meeting for a programme: split totals per item, stored; "
+        "`plan list`: the stored plans",
         description="Decides the meeting under each policy the programme's accounts follow, splits each "
-        "item's votes by the shares held at the record date, stores the plan and prints its totals.",
+        "item's votes by the shares held at the record date, stores the plan and prints its totals. "
+        "`plan list [--programme NAME] [--from DATE] [--to DATE] [--meeting ID]` lists the stored plans "
+        "by meeting date instead.",
     )
-    sp.add_argument("--meeting", help="a meeting JSON file, or the id or key of a stored meeting")
+    sp.add_argument("action", nargs="?", choices=("list",), help="list: the stored plans")
+    sp.add_argument(
+        "--meeting",
+        help="a meeting JSON file, or the id or key of a stored meeting; with list: a meeting id",
+    )
     sp.add_argument("--programme", help="the programme's name")
+    sp.add_argument("--from", dest="date_from", help="with list: YYYY-MM-DD, meeting dates from (inclusive)")
+    sp.add_argument("--to", dest="date_to", help="with list: YYYY-MM-DD, meeting dates to (inclusive)")
     sp.add_argument(
         "--as-of", help="YYYY-MM-DD: evidence the decisions may use (default: today or the meeting date)"
     )
@@ -246,6 +263,10 @@ def cmd_plan(args) -> int:
     from proxyvote.store import SHARED
     from proxyvote.wire import convert
 
+    if args.action == "list":
+        return cmd_plan_list(args)
+    if args.date_from or args.date_to:
+        raise CliError("--from and --to go with plan list")
     if args.replay:
         if args.meeting or args.programme:
             raise CliError("--replay takes a plan id alone")
@@ -286,6 +307,178 @@ def cmd_plan(args) -> int:
         print(json.dumps({"plan_id": outline.plan_id} | doc, indent=2, ensure_ascii=False))
     else:
         print(table(outline))
+    return 0
+
+
+def created_text(value) -> str:
+    """A stored row's creation time as listed: UTC to the second, the same from SQLite,
+    PostgreSQL or a server's RFC 3339 text."""
+    import datetime as dt
+
+    if value is None:
+        return ""
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="seconds") + "Z"
+
+
+def _columns(rows: list[tuple[str, ...]], right: frozenset[int] = frozenset()) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ).rstrip()
+        for r in rows
+    ]
+
+
+def _pages(call, request):
+    """Every item of a paged List call (AIP-158), page after page; ``call(request)`` returns
+    (items, next_page_token)."""
+    token = ""
+    while True:
+        request.page_token = token
+        items, token = call(request)
+        yield from items
+        if not token:
+            return
+
+
+def cmd_programme_list(args) -> int:
+    from proxyvote.store.programmes import StoredProgramme
+
+    if args.server:
+        from proxyvote.v1 import voting_choice_service_pb2 as vc
+        from proxyvote.wire.voting_choice import parse_time, programme_from_proto
+
+        service, channel, metadata = stub(args)
+
+        def call(request):
+            reply = service.ListProgrammes(request, timeout=60, metadata=metadata)
+            return reply.programmes, reply.next_page_token
+
+        with channel:
+            programmes = [
+                StoredProgramme(*programme_from_proto(m), parse_time(m.create_time))
+                for m in _pages(call, vc.ListProgrammesRequest(page_size=1000))
+            ]
+    else:
+        from proxyvote.store import SHARED
+
+        app = _app(args)
+        try:
+            programmes = _programmes(app).list(SHARED)
+        finally:
+            app.close()
+    if args.format == "json":
+        doc = [
+            {
+                "name": p.programme.name,
+                "version": p.version,
+                "policies": list(p.programme.policies),
+                "default_policy": p.programme.default_policy,
+                "description": p.programme.description,
+                "created": created_text(p.created_at),
+            }
+            for p in programmes
+        ]
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        return 0
+    if programmes:
+        rows = [("name", "version", "default", "policies", "created", "description")]
+        rows += [
+            (
+                p.programme.name,
+                str(p.version),
+                p.programme.default_policy,
+                ", ".join(p.programme.policies),
+                created_text(p.created_at),
+                p.programme.description,
+            )
+            for p in programmes
+        ]
+        print("\n".join(_columns(rows, frozenset({1}))))
+    print(f"{len(programmes)} programme(s)")
+    return 0
+
+
+def cmd_plan_list(args) -> int:
+    from proxyvote.cli.main import CliError
+    from proxyvote.wire import convert
+
+    if args.replay or args.output or args.as_of:
+        raise CliError("plan list takes --programme, --from, --to and --meeting only")
+    date_from = convert.parse_as_of(args.date_from or "", "--from")
+    date_to = convert.parse_as_of(args.date_to or "", "--to")
+    if date_from and date_to and date_from > date_to:
+        raise CliError(f"--from {date_from} is after --to {date_to}")
+    programme, meeting_id = (args.programme or "").strip() or None, (args.meeting or "").strip() or None
+    if args.server:
+        from proxyvote.store.vote_plans import PlanSummary
+        from proxyvote.v1 import voting_choice_service_pb2 as vc
+        from proxyvote.wire.voting_choice import plan_summary_values
+
+        service, channel, metadata = stub(args)
+
+        def call(request):
+            reply = service.ListPlans(request, timeout=60, metadata=metadata)
+            return reply.plans, reply.next_page_token
+
+        request = vc.ListPlansRequest(
+            programme=programme or "",
+            date_from=date_from.isoformat() if date_from else "",
+            date_to=date_to.isoformat() if date_to else "",
+            meeting_id=meeting_id or "",
+            page_size=1000,
+        )
+        with channel:
+            plans = [PlanSummary(*plan_summary_values(m)) for m in _pages(call, request)]
+    else:
+        from proxyvote.app.vote_plans import VotePlans
+        from proxyvote.store import SHARED
+
+        app = _app(args)
+        try:
+            plans = VotePlans.from_app(app).list(SHARED, programme, date_from, date_to, meeting_id)
+        finally:
+            app.close()
+    if args.format == "json":
+        doc = [
+            {
+                "plan_id": p.plan_id,
+                "programme": p.programme,
+                "programme_version": p.programme_version,
+                "meeting_id": p.meeting_id,
+                "meeting_date": p.meeting_date.isoformat(),
+                "record_date": p.record_date.isoformat(),
+                "security": p.security,
+                "accounts": p.accounts,
+                "plan_hash": p.plan_hash,
+                "created": created_text(p.created_at),
+            }
+            for p in plans
+        ]
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        return 0
+    if plans:
+        rows = [
+            ("plan", "programme", "meeting", "meeting date", "record date", "security", "accounts", "created")
+        ]
+        rows += [
+            (
+                p.plan_id,
+                f"{p.programme} v{p.programme_version}",
+                p.meeting_id,
+                p.meeting_date.isoformat(),
+                p.record_date.isoformat(),
+                p.security,
+                str(p.accounts),
+                created_text(p.created_at),
+            )
+            for p in plans
+        ]
+        print("\n".join(_columns(rows, frozenset({6}))))
+    print(f"{len(plans)} plan(s)")
     return 0
 
 

@@ -126,6 +126,26 @@ class ProgrammeRepository:
                 raise NotFound("programme", name if version is None else f"{name} version {version}")
             return _stored(row)
 
+    def list(self, owner: str) -> list[StoredProgramme]:
+        """The latest version of each of the owner's programmes, by name."""
+        latest = (
+            select(ProgrammeVersion.name, func.max(ProgrammeVersion.version).label("version"))
+            .where(ProgrammeVersion.owner == owner)
+            .group_by(ProgrammeVersion.name)
+            .subquery()
+        )
+        query = (
+            select(ProgrammeVersion)
+            .join(
+                latest,
+                (ProgrammeVersion.name == latest.c.name) & (ProgrammeVersion.version == latest.c.version),
+            )
+            .where(ProgrammeVersion.owner == owner)
+            .order_by(ProgrammeVersion.name)
+        )
+        with self._db.session() as session:
+            return [_stored(row) for row in session.scalars(query)]
+
     def names(self, owner: str) -> list[str]:
         with self._db.engine.connect() as connection:
             query = (

@@ -96,13 +96,16 @@ class VotePlanRepository:
         programme: str | None = None,
         date_from: dt.date | None = None,
         date_to: dt.date | None = None,
+        meeting_id: str | None = None,
     ) -> list[PlanSummary]:
-        """The owner's plans (of one programme if named) whose meeting date is in the range
-        (inclusive), by meeting date then creation."""
+        """The owner's plans (of one programme, one meeting if named) whose meeting date is in
+        the range (inclusive), by meeting date then creation."""
         columns = [c for c in StoredVotePlan.__table__.c if c.name not in ("meeting", "plan", "positions")]
         query = select(*columns).where(StoredVotePlan.owner == owner)
         if programme:
             query = query.where(StoredVotePlan.programme == programme)
+        if meeting_id:
+            query = query.where(StoredVotePlan.meeting_id == meeting_id)
         if date_from is not None:
             query = query.where(StoredVotePlan.meeting_date >= date_from)
         if date_to is not None:

@@ -233,7 +233,7 @@ def outline_from_proto(msg: vc.VotePlan) -> PlanOutline:
         tuple((a.account_id, a.chosen_policy) for a in msg.not_offered),
         msg.not_offered_count,
         msg.plan_hash,
-        dt.datetime.fromisoformat(msg.create_time.replace("Z", "+00:00")) if msg.create_time else None,
+        parse_time(msg.create_time),
     )
 
 
@@ -258,6 +258,73 @@ def positions_from_proto(messages) -> list[AccountPosition]:
         )
         for n, m in enumerate(messages)
     ]
+
+
+def list_plans_args(
+    request: vc.ListPlansRequest,
+) -> tuple[str | None, dt.date | None, dt.date | None, str | None]:
+    """(programme, date_from, date_to, meeting_id) to filter on, None where not given; every
+    bad field at once (a date that is no YYYY-MM-DD, date_from after date_to, a name too long)."""
+    violations: list[FieldViolation] = []
+
+    def optional_name(field: str, text: str) -> str | None:
+        value = text.strip()
+        if len(value) > MAX_NAME:
+            violations.append(FieldViolation(field, f"is longer than {MAX_NAME} characters"))
+        return value or None
+
+    programme = optional_name("programme", request.programme)
+    dates = []
+    for field in ("date_from", "date_to"):
+        try:
+            dates.append(parse_as_of(getattr(request, field), field))
+        except InvalidArgument as exc:
+            violations.extend(exc.violations)
+            dates.append(None)
+    date_from, date_to = dates
+    if date_from and date_to and date_from > date_to:
+        violations.append(FieldViolation("date_from", f"{date_from} is after date_to {date_to}"))
+    meeting_id = optional_name("meeting_id", request.meeting_id)
+    if violations:
+        raise InvalidArgument(violations)
+    return programme, date_from, date_to, meeting_id
+
+
+def plan_summary_to_proto(summary) -> vc.PlanSummary:
+    """``summary``: a ``store.vote_plans.PlanSummary``."""
+    return vc.PlanSummary(
+        plan_id=summary.plan_id,
+        programme=summary.programme,
+        programme_version=summary.programme_version,
+        meeting_id=summary.meeting_id,
+        meeting_date=_date(summary.meeting_date),
+        record_date=_date(summary.record_date),
+        security=summary.security,
+        accounts=summary.accounts,
+        plan_hash=summary.plan_hash,
+        create_time=_time(summary.created_at),
+    )
+
+
+def plan_summary_values(msg: vc.PlanSummary) -> tuple:
+    """A listed plan's fields in ``PlanSummary``'s order (the store's type; the CLI builds it)."""
+    return (
+        msg.plan_id,
+        msg.programme,
+        msg.programme_version,
+        msg.meeting_id,
+        dt.date.fromisoformat(msg.meeting_date),
+        dt.date.fromisoformat(msg.record_date),
+        msg.security,
+        msg.accounts,
+        msg.plan_hash,
+        parse_time(msg.create_time),
+    )
+
+
+def parse_time(text: str) -> dt.datetime | None:
+    """An RFC 3339 time as ``_time`` writes it, aware (UTC); None for empty."""
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
 def replay_to_proto(plan_id: str, replay) -> vc.ReplayPlanResponse:
