@@ -412,9 +412,8 @@ class VotePlans:
         range; one meeting if ``meeting_id``), by meeting date: what the exporters send.
         A meeting planned again (new choices, new holdings) is sent as last planned."""
         newest: dict[str, PlanSummary] = {}
-        for summary in self.list(tenant, programme, date_from, date_to):
-            if meeting_id is None or summary.meeting_id == meeting_id:
-                newest[summary.meeting_id] = summary  # list() orders by creation within a date
+        for summary in self.list(tenant, programme, date_from, date_to, meeting_id):
+            newest[summary.meeting_id] = summary  # list() orders by creation within a date
         ordered = sorted(newest.values(), key=lambda s: (s.meeting_date, s.meeting_id))
         return [self.get(tenant, s.plan_id) for s in ordered]
 
