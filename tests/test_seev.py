@@ -372,6 +372,21 @@ def test_the_npx_vote_table_round_trips_through_the_npx_reader(recommender):
         vote_table(period, [(synthetic, plan_for(recommender, synthetic))])
 
 
+def test_the_npx_table_refuses_a_malformed_series_id_and_carries_control_characters_as_spaces(recommender):
+    amazon = notification().meeting
+    odd = dataclasses.replace(
+        amazon,
+        items=(dataclasses.replace(amazon.items[0], title="Election of\x01Director\x0b"),) + amazon.items[1:],
+    )
+    pairs = [(odd, plan_for(recommender, odd))]
+    with pytest.raises(InvalidArgument) as caught:
+        vote_table(ReportingPeriod(2020), pairs, series="S12\x00")
+    assert [v.field for v in caught.value.violations] == ["series"]
+    table = vote_table(ReportingPeriod(2020), pairs, series="S000000001")
+    rows = npx.rows_from_xml(table.xml, "out.xml", "Fund", "test")
+    assert rows[0].description == "Election of Director"
+
+
 def test_frequency_votes_are_written_as_the_npx_spelling(recommender):
     synthetic = notification(SYNTHETIC).meeting
     positions = [

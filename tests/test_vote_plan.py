@@ -249,6 +249,7 @@ def test_a_bad_csv_reports_every_bad_line_and_column_and_stores_nothing(app):
         f"SYN-4,SYN-C1,board-aligned,2020-01-01,US0231351068,1.5,2020-01-01\n"  # line 6: check digit
         f"SYN-5,SYN-C1,board-aligned,2020-01-01,{ISIN},1e400,\n"  # line 7: shares, as_of
         f"SYN-6,SYN-C1,board-aligned\n"  # line 8: cells
+        f"SYN-7\x01,SYN-C1,board-aligned,2020-01-01,{ISIN},1,2020-01-01\n"  # line 9: a control character
     )
     with pytest.raises(AccountsFileInvalid) as error:
         import_text(app, text)
@@ -263,6 +264,7 @@ def test_a_bad_csv_reports_every_bad_line_and_column_and_stores_nothing(app):
         "accounts.csv:line 7: shares",
         "accounts.csv:line 7: as_of",
         "accounts.csv:line 8",
+        "accounts.csv:line 9: account_id",
     ]
     assert app.store.programmes.count_accounts(SHARED, "choice") == 0
 

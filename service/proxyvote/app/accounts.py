@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -22,6 +23,7 @@ from proxyvote.core.vote_plan import AccountChoice, Holding, Programme, security
 from proxyvote.errors import AccountsFileInvalid, FieldViolation, InvalidArgument, NotFound
 from proxyvote.store.programmes import AccountsImport, ProgrammeRepository, StoredProgramme
 
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # identifiers hold no control character
 REQUIRED = ("account_id", "custodian_account", "policy", "effective_date", "security", "shares", "as_of")
 OPTIONAL = ("note",)  # free text, e.g. SYNTHETIC; not stored
 MAX_FILE_BYTES = 500 * 1024 * 1024
@@ -204,6 +206,8 @@ def read_accounts(
                 fail(column, "is empty")
             elif len(value) > MAX_ID:
                 fail(column, f"is longer than {MAX_ID} characters")
+            elif CONTROL.search(value):
+                fail(column, "holds a control character")
         if policy and policy not in offered:
             fail(
                 "policy",
@@ -302,6 +306,8 @@ class Programmes:
         problems = []
         if not name.strip() or len(name) > MAX_ID:
             problems.append(FieldViolation("name", f"must be 1 to {MAX_ID} characters"))
+        elif CONTROL.search(name):
+            problems.append(FieldViolation("name", "holds a control character"))
         if not policies:
             problems.append(FieldViolation("policy", "name at least one policy on offer"))
         if len(set(policies)) != len(policies):

@@ -22,6 +22,7 @@ The reporting period runs from 1 July to 30 June; a meeting outside it is refuse
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -33,6 +34,7 @@ from proxyvote.core.vote_plan import VotePlan
 from proxyvote.errors import FieldViolation, InvalidArgument
 from proxyvote.wire.npx import NAMESPACE
 from proxyvote.wire.seev import decimal_text
+from proxyvote.wire.xml_out import sub_element
 
 # Our votes -> N-PX howVoted / managementRecommendation spellings (the reader maps them back).
 HOW_VOTED = {
@@ -44,6 +46,7 @@ HOW_VOTED = {
     "TWO_YEARS": "2 YEARS",
     "THREE_YEARS": "3 YEARS",
 }
+SERIES_ID = re.compile(r"S[0-9]{9}")
 VOTE_SOURCES = {"MANAGEMENT": "ISSUER", "SHAREHOLDER": "SECURITY HOLDER"}
 
 
@@ -79,10 +82,7 @@ class VoteTable:
 
 
 def _sub(parent, local: str, text: str | None = None):
-    element = etree.SubElement(parent, f"{{{NAMESPACE}}}{local}")
-    if text is not None:
-        element.text = text
-    return element
+    return sub_element(parent, NAMESPACE, local, text)
 
 
 def vote_table(
@@ -99,6 +99,8 @@ def vote_table(
     """
     pairs = list(votes)
     problems = []
+    if series and not SERIES_ID.fullmatch(series):
+        problems.append(FieldViolation("series", f"{series[:40]!r} is not an SEC series id (S and 9 digits)"))
     for index, (meeting, plan) in enumerate(pairs):
         where = f"votes[{index}]"
         if meeting.meeting_date not in period:

@@ -33,6 +33,7 @@ from proxyvote.core.model import NO_RECOMMENDATION, REFER, BallotItem, Issuer, M
 from proxyvote.core.vote_plan import ZERO, VotePlan
 from proxyvote.errors import FieldViolation, InvalidArgument
 from proxyvote.wire.npx import parse_xml
+from proxyvote.wire.xml_out import sub_element, xml_text
 
 SEEV001 = "seev.001.001.11"
 SEEV004 = "seev.004.001.09"
@@ -626,10 +627,7 @@ def decimal_text(value: Decimal) -> str:
 
 
 def _sub(parent, local: str, text: str | None = None, ns: str = SEEV004_NS):
-    element = etree.SubElement(parent, f"{{{ns}}}{local}")
-    if text is not None:
-        element.text = text
-    return element
+    return sub_element(parent, ns, local, text)
 
 
 def meeting_instructions(
@@ -772,12 +770,12 @@ def _instruction_xml(
     _sub(supplementary, "PlcAndNm", "/Document/MtgInstr")
     envelope = _sub(supplementary, "Envlp")
     block = etree.SubElement(envelope, f"{{{PLAN_NS}}}VotePlan", nsmap={"pv": PLAN_NS})
-    block.set("planId", plan_id)
-    block.set("programme", plan.programme)
+    block.set("planId", xml_text(plan_id))
+    block.set("programme", xml_text(plan.programme))
     for share in plan.policies:
         decision = etree.SubElement(block, f"{{{PLAN_NS}}}Decision")
-        decision.set("policy", share.policy)
-        decision.set("decisionId", share.decision_id)
+        decision.set("policy", xml_text(share.policy))
+        decision.set("decisionId", xml_text(share.decision_id))
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
