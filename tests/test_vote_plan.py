@@ -331,6 +331,9 @@ def test_a_stored_plan_reads_back_whole_and_replays_identically(app, tmp_path):
     assert got.plan == made.plan
     assert got.meeting == made.meeting
     assert set(got.decision_ids) == {p.policy for p in made.plan.policies}
+    totals_only = plans.get(SHARED, made.plan_id, accounts=False)  # what an N-PX table reads
+    assert totals_only.plan.items == made.plan.items and totals_only.plan.policies == made.plan.policies
+    assert totals_only.plan.accounts == ()
     replay = plans.replay(SHARED, made.plan_id)
     assert replay.identical and replay.differing_item_ids == ()
     assert all(same for _, _, same in replay.decisions)

@@ -179,7 +179,7 @@ class VotingChoiceServicer(vc_grpc.VotingChoiceServiceServicer):
             raise InvalidArgument(violations)
         period = ReportingPeriod(request.period_year)
         self._programmes.repository.get(tenant, programme)  # NotFound for an unknown programme
-        plans = self._plans.latest(tenant, programme, period.start, period.end)
+        plans = self._plans.latest(tenant, programme, period.start, period.end, accounts=False)
         if not plans:
             raise NotFound("vote plan", f"of programme {programme} from {period.start} to {period.end}")
         table = vote_table(period, [(p.meeting, p.plan) for p in plans], series=request.series.strip())

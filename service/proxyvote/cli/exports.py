@@ -167,7 +167,7 @@ def cmd_npx(args) -> int:
     else:
         app, vote_plans = _vote_plans(args)
         try:
-            plans = vote_plans.latest(SHARED, args.programme, period.start, period.end)
+            plans = vote_plans.latest(SHARED, args.programme, period.start, period.end, accounts=False)
         finally:
             app.close()
         if not plans:
