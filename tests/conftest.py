@@ -211,3 +211,26 @@ def running_server(tmp_path):
     finally:
         server.stop(None)
         built.close()
+
+
+BUNDLED_POLICIES = ("human-rights-esg", "governance-baseline", "board-aligned")
+AMAZON_ISIN = "US0231351067"  # the demo meeting's issuer (examples/meetings/amazon-2020-agm.json)
+
+
+def cli_programme(tmp_path, accounts: int, seed: int) -> tuple[dict, Path]:
+    """A migrated SQLite database with programme ``choice`` (the three bundled policies,
+    default board-aligned) and a synthetic accounts file holding the Amazon ISIN, through
+    the CLI: (the environment naming the database, the accounts file, not yet imported)."""
+    from proxyvote.cli.main import main
+    from proxyvote.store.schema import upgrade
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    upgrade(url)
+    env = {"DATABASE_URL": url}
+    path = tmp_path / "accounts.csv"
+    synth = ["synth", "accounts", "--accounts", str(accounts), "--security", AMAZON_ISIN]
+    synth += ["--seed", str(seed), "-o", str(path)]
+    assert main(synth + [a for p in BUNDLED_POLICIES for a in ("--policy", p)], env) == 0
+    create = ["programme", "create", "choice", *(a for p in BUNDLED_POLICIES for a in ("--policy", p))]
+    assert main(create + ["--default", BUNDLED_POLICIES[2]], env) == 0
+    return env, path

@@ -11,40 +11,13 @@ from decimal import Decimal
 from proxyvote.cli.main import main
 from proxyvote.wire import npx, seev
 
-ISIN = "US0231351067"
-THREE = ("human-rights-esg", "governance-baseline", "board-aligned")
+from tests.conftest import cli_programme
+
 MEETING = "examples/meetings/amazon-2020-agm.json"
 
 
 def planned(tmp_path, capsys):
-    from proxyvote.store.schema import upgrade
-
-    url = f"sqlite:///{tmp_path / 'export.db'}"
-    upgrade(url)
-    env = {"DATABASE_URL": url}
-    accounts = tmp_path / "accounts.csv"
-    synth = [
-        "synth",
-        "accounts",
-        "--accounts",
-        "2500",
-        "--security",
-        ISIN,
-        "--seed",
-        "8",
-        "-o",
-        str(accounts),
-    ]
-    assert main(synth + [a for p in THREE for a in ("--policy", p)], env) == 0
-    create = [
-        "programme",
-        "create",
-        "choice",
-        *(a for p in THREE for a in ("--policy", p)),
-        "--default",
-        THREE[2],
-    ]
-    assert main(create, env) == 0
+    env, accounts = cli_programme(tmp_path, accounts=2500, seed=8)
     assert main(["accounts", "import", str(accounts), "--programme", "choice"], env) == 0
     capsys.readouterr()
     assert main(["plan", "--meeting", MEETING, "--programme", "choice", "--format", "json"], env) == 0

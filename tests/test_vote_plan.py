@@ -33,7 +33,7 @@ from proxyvote.core.vote_plan import (
 from proxyvote.errors import AccountsFileInvalid, InvalidArgument, NotFound
 from proxyvote.store import SHARED
 
-from .conftest import TODAY, example_meeting, retitled
+from .conftest import TODAY, cli_programme, example_meeting, retitled
 
 THREE = ("human-rights-esg", "governance-baseline", "board-aligned")
 ISIN = "US0231351067"  # the demo meeting's issuer (in examples/meetings/amazon-2020-agm.json)
@@ -354,24 +354,8 @@ def test_a_meeting_no_account_holds_is_refused(app):
 
 
 def test_plan_via_the_cli_end_to_end(tmp_path, capsys):
-    from proxyvote.store.schema import upgrade
-
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    upgrade(url)
-    env = {"DATABASE_URL": url}
-    accounts = tmp_path / "accounts.csv"
-    base = ["synth", "accounts", "--accounts", "2000", "--security", ISIN, "--seed", "4", "-o", str(accounts)]
-    assert main(base + [arg for p in THREE for arg in ("--policy", p)], env) == 0
+    env, accounts = cli_programme(tmp_path, accounts=2000, seed=4)
     assert accounts.read_text().startswith(f"# {ACCOUNT_PROVENANCE}")
-    create = [
-        "programme",
-        "create",
-        "choice",
-        *(a for p in THREE for a in ("--policy", p)),
-        "--default",
-        THREE[2],
-    ]
-    assert main(create, env) == 0
     assert main(["accounts", "import", str(accounts), "--programme", "choice"], env) == 0
     assert "accounts added 2000" in capsys.readouterr().out
     assert main(["accounts", "import", str(accounts), "--programme", "choice"], env) == 0

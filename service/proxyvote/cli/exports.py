@@ -17,6 +17,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from proxyvote.cli.voting_choice import server_args
+
 
 def add_parser(subparsers) -> None:
     export = subparsers.add_parser("export", help="stored vote plans as ISO 20022 seev.004 or SEC N-PX")
@@ -37,12 +39,6 @@ def add_parser(subparsers) -> None:
     sp.add_argument("--output", required=True, help="FILE.xml")
     server_args(sp)
     sp.set_defaults(func=cmd_npx)
-
-
-def server_args(sp) -> None:
-    from proxyvote.cli.voting_choice import server_args as add
-
-    add(sp)
 
 
 def _vote_plans(args):

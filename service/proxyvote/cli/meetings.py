@@ -36,7 +36,7 @@ def add_import_parser(subparsers) -> None:
     )
     sp.add_argument("files", nargs="+", metavar="FILE.xml")
     sp.add_argument("--format", choices=("text", "json"), default="text")
-    _connection_args(sp, "import through the service at HOST:PORT, as your own meetings")
+    connection_args(sp, "import through the service at HOST:PORT, as your own meetings")
     sp.set_defaults(func=cmd_import_seev001, filer="", source="")
 
 
@@ -74,18 +74,19 @@ def add_parser(subparsers) -> None:
         "--source", default="", help="N-PX: the filing, e.g. its accession number (default: the file's name)"
     )
     sp.add_argument("--format", choices=("text", "json"), default="text")
-    _connection_args(sp, "import through the service at HOST:PORT, as your own meetings")
+    connection_args(sp, "import through the service at HOST:PORT, as your own meetings")
     sp.set_defaults(func=cmd_import)
 
     sp = msub.add_parser("list", help="the stored past meetings, by date")
     sp.add_argument("--from", dest="date_from", help="YYYY-MM-DD, inclusive")
     sp.add_argument("--to", dest="date_to", help="YYYY-MM-DD, inclusive")
     sp.add_argument("--issuer", help="a CUSIP, ISIN, FIGI, ticker or issuer name")
-    _connection_args(sp, "ask the service at HOST:PORT (your own and the shared meetings)")
+    connection_args(sp, "ask the service at HOST:PORT (your own and the shared meetings)")
     sp.set_defaults(func=cmd_list)
 
 
-def _connection_args(sp, server_help: str) -> None:
+def connection_args(sp, server_help: str) -> None:
+    """The local database by default; a service with --server (and its API key)."""
     sp.add_argument("--database-url", help="default: DATABASE_URL or SQLite under ./var/")
     sp.add_argument("--server", help=server_help)
     sp.add_argument("--api-key", help="with --server: the API key (default: PROXYVOTE_API_KEY)")

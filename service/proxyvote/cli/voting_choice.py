@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from proxyvote.cli.meetings import connection_args
 from proxyvote.core.model import VOTES
 
 VOTE_LABELS = {"ONE_YEAR": "1 YEAR", "TWO_YEARS": "2 YEARS", "THREE_YEARS": "3 YEARS"}
@@ -82,11 +83,7 @@ def add_parser(subparsers) -> None:
 
 def server_args(sp) -> None:
     """Local database by default; the caller's own with --server (VotingChoiceService)."""
-    sp.add_argument("--database-url", help="default: DATABASE_URL or SQLite under ./var/")
-    sp.add_argument(
-        "--server", help="call the service at HOST:PORT (as your tenant) instead of the local database"
-    )
-    sp.add_argument("--api-key", help="with --server: the API key (default: PROXYVOTE_API_KEY)")
+    connection_args(sp, "call the service at HOST:PORT (as your tenant) instead of the local database")
 
 
 def stub(args):
