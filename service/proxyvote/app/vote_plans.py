@@ -34,11 +34,12 @@ from proxyvote.core.vote_plan import (
     plan_votes,
     positions_at,
     record_date_of,
+    shares_text,
 )
 from proxyvote.errors import FieldViolation, InvalidArgument, NotFound
 from proxyvote.store import SHARED
 from proxyvote.store.meetings import PastMeetingRepository
-from proxyvote.store.programmes import ParsedOnce, ProgrammeRepository, shares_text
+from proxyvote.store.programmes import ParsedOnce, ProgrammeRepository
 from proxyvote.store.vote_plans import PlanSummary, VotePlanRecord, VotePlanRepository
 from proxyvote.wire import convert
 from proxyvote.wire.meeting_files import meeting_from_body

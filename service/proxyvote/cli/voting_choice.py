@@ -543,7 +543,7 @@ class _Replay:
 
 def table(outline) -> str:
     """The plan's totals as ``proxyvote plan`` prints them; ``outline``: a ``PlanOutline``."""
-    from proxyvote.store.programmes import shares_text
+    from proxyvote.core.vote_plan import shares_text
 
     stored = outline
     plan = outline.plan
@@ -603,7 +603,7 @@ COLUMNS = ("account_id", "custodian_account", "item_id", "policy", "vote", "shar
 
 def write_instructions(plan, path: str) -> int:
     """One row per account and item (shares as exact decimal text, in Parquet too)."""
-    from proxyvote.store.programmes import shares_text
+    from proxyvote.core.vote_plan import shares_text
 
     count = 0
     if path.endswith(".parquet"):

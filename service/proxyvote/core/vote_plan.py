@@ -24,6 +24,13 @@ from proxyvote.core.model import REFER, VOTES, MeetingDecision
 ZERO = Decimal(0)
 
 
+def shares_text(shares: Decimal) -> str:
+    """The one spelling of a share count, stored, sent or written in XML: plain notation,
+    no exponent, no trailing zeros (``Decimal("1E+2")`` and ``Decimal("100.0")`` are "100")."""
+    text = format(shares.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
 @dataclass(frozen=True, slots=True)
 class Programme:
     """A tenant's voting-choice programme: the policies on offer, and the one used

@@ -20,7 +20,7 @@ from decimal import Decimal
 from sqlalchemy import Date, bindparam, func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from proxyvote.core.vote_plan import AccountChoice, Holding, Programme
+from proxyvote.core.vote_plan import AccountChoice, Holding, Programme, shares_text
 from proxyvote.errors import Aborted, AccountsFileInvalid, FieldViolation, NotFound
 from proxyvote.store.database import Database, now
 from proxyvote.store.models import AccountChoiceVersion, AccountHolding, ProgrammeAccount, ProgrammeVersion
@@ -64,12 +64,6 @@ class ParsedOnce(dict):
 def _date(value) -> dt.date:
     """A stored date: SQLite gives its text, PostgreSQL a date."""
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
-
-
-def shares_text(shares: Decimal) -> str:
-    """The one spelling of a stored share count: plain notation, no exponent, no trailing zeros."""
-    text = format(shares.normalize(), "f")
-    return "0" if text in ("-0", "0") else text
 
 
 class ProgrammeRepository:

@@ -30,10 +30,9 @@ from lxml import etree
 
 from proxyvote.core.classify_eval import NPX_SPELLING
 from proxyvote.core.model import NO_RECOMMENDATION, Meeting
-from proxyvote.core.vote_plan import VotePlan
+from proxyvote.core.vote_plan import VotePlan, shares_text
 from proxyvote.errors import FieldViolation, InvalidArgument
 from proxyvote.wire.npx import NAMESPACE
-from proxyvote.wire.seev import decimal_text
 from proxyvote.wire.xml_out import sub_element
 
 # Our votes -> N-PX howVoted / managementRecommendation spellings (the reader maps them back).
@@ -156,7 +155,7 @@ def _row(root, meeting: Meeting, item, totals, series: str) -> None:
         _sub(_sub(categories, "voteCategory"), "categoryType", NPX_SPELLING[code])
     _sub(table, "voteSource", VOTE_SOURCES[item.proponent_kind])
     voted = sum((shares for _, shares in totals.shares_by_vote), start=type(totals.total)(0))
-    _sub(table, "sharesVoted", decimal_text(voted))
+    _sub(table, "sharesVoted", shares_text(voted))
     _sub(table, "sharesOnLoan", "0")
     vote = _sub(table, "vote")
     recommendation = item.board_recommendation
@@ -164,7 +163,7 @@ def _row(root, meeting: Meeting, item, totals, series: str) -> None:
     for how, shares in totals.shares_by_vote:
         record = _sub(vote, "voteRecord")
         _sub(record, "howVoted", HOW_VOTED[how])
-        _sub(record, "sharesVoted", decimal_text(shares))
+        _sub(record, "sharesVoted", shares_text(shares))
         _sub(record, "managementRecommendation", management)
     if series:
         _sub(table, "voteSeries", series)

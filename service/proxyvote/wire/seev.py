@@ -30,7 +30,7 @@ from decimal import Decimal, InvalidOperation
 from lxml import etree
 
 from proxyvote.core.model import NO_RECOMMENDATION, REFER, BallotItem, Issuer, Meeting
-from proxyvote.core.vote_plan import ZERO, VotePlan
+from proxyvote.core.vote_plan import ZERO, VotePlan, shares_text
 from proxyvote.errors import FieldViolation, InvalidArgument
 from proxyvote.wire.npx import parse_xml
 from proxyvote.wire.xml_out import sub_element, xml_text
@@ -618,14 +618,6 @@ def instruction_id(plan_id: str, custodian_account: str) -> str:
     return f"PV{digest[:30]}"
 
 
-def decimal_text(value: Decimal) -> str:
-    """A quantity as XML decimal text: no exponent, no trailing zeros after the point."""
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text or "0"
-
-
 def _sub(parent, local: str, text: str | None = None, ns: str = SEEV004_NS):
     return sub_element(parent, ns, local, text)
 
@@ -752,7 +744,7 @@ def _instruction_xml(
         _sub(account, "AcctId", custodian)
     balance = _sub(_sub(account, "InstdBal"), "Bal")
     _sub(balance, "ShrtLngPos", "LONG")
-    _sub(_sub(balance, "Qty"), "Unit", decimal_text(held))
+    _sub(_sub(balance, "Qty"), "Unit", shares_text(held))
     per_resolution = _sub(_sub(_sub(instruction, "VoteDtls"), "VoteInstrForAgndRsltn"), "VotePerAgndRsltn")
     for item_id in plan.item_ids:
         shares = votes.get(item_id)
@@ -762,7 +754,7 @@ def _instruction_xml(
         _sub(vote, "IssrLabl", labels[item_id])
         for our_vote, element in VOTE_ELEMENTS:
             if shares.get(our_vote):
-                _sub(_sub(_sub(vote, element), "Qty"), "Unit", decimal_text(shares[our_vote]))
+                _sub(_sub(_sub(vote, element), "Qty"), "Unit", shares_text(shares[our_vote]))
     if not len(per_resolution):
         # Nothing to instruct: a message must still say so; an empty VotePerAgndRsltn is refused.
         instruction.remove(per_resolution.getparent().getparent())

@@ -1,7 +1,7 @@
 """Voting choice: VotingChoiceService messages <-> domain values (programmes, plans, exports).
 
-Share counts cross as exact decimal strings (``format(shares, "f")``: no exponent, every
-digit kept), never floats, so ``Decimal(text)`` gives back the very value.
+Share counts cross as exact decimal strings (``core.vote_plan.shares_text``: no exponent,
+no trailing zeros), never floats, so ``Decimal(text)`` gives back the very value.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from proxyvote.core.vote_plan import (
     PolicyShare,
     Programme,
     VotePlan,
+    shares_text,
 )
 from proxyvote.errors import FieldViolation, InvalidArgument
 from proxyvote.v1 import voting_choice_service_pb2 as vc
@@ -33,10 +34,6 @@ MAX_NAME = 200
 NOT_OFFERED_SHOWN = 1000  # accounts listed in a VotePlan message; not_offered_count counts all
 # Programmes.define names the command line's flags; the request names its fields.
 DEFINE_FIELDS = {"policy": "policies", "default": "default_policy"}
-
-
-def shares_text(shares: Decimal) -> str:
-    return format(shares, "f")
 
 
 def shares_value(text: str, field: str) -> Decimal:
