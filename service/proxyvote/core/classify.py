@@ -193,19 +193,9 @@ def _topics(item: BallotItem, plan, shift: int, fields) -> tuple[Match, ...]:
             rule, _, entries = plan[low.bit_length() - 1]
             if rule.proponent and rule.proponent != kind:
                 continue
-            # _search, inlined: most rules an item's words reach fail on their needs
-            for pattern, key, needs in entries:
-                if mask & key:
-                    for need in needs:
-                        if mask & need == need:
-                            hit = pattern.search(text)
-                            if hit:
-                                found.append(Match(rule.id, "topic", field, pattern.pattern, hit.group(0)))
-                            break
-                    else:
-                        continue
-                    if hit:
-                        break
+            match = _search(rule, entries, field, text, "topic", mask)
+            if match is not None:
+                found.append(match)
         if found:
             return tuple(found)
     return ()
