@@ -30,11 +30,13 @@ from proxyvote.wire import convert
 
 @dataclass(frozen=True)
 class Recorded:
-    """A stored decision and the response that was stored for it (decision id set)."""
+    """A stored decision, the response that was stored for it (decision id set), and the
+    meeting's bytes as stored (serialised once; a caller storing the meeting again reuses them)."""
 
     decision_id: str
     decision: MeetingDecision
     response: rs.RecommendResponse
+    meeting_body: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,13 @@ class Replay:
     response: rs.RecommendResponse
     decision: MeetingDecision
     overrides: tuple[StoredOverride, ...]
+
+
+def _fields(policy_refs: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """Each reference with the request field it came from; at least one is required."""
+    if not policy_refs:
+        raise InvalidArgument([FieldViolation("policies", "must name at least one policy")])
+    return tuple((ref, f"policies[{i}]") for i, ref in enumerate(policy_refs))
 
 
 def _check_deadline(deadline: float | None, when: str) -> None:
@@ -85,13 +94,7 @@ class DecisionLog:
         self, tenant: str, command: RecommendCommand, policy_refs: tuple[str, ...], today: dt.date
     ) -> tuple[MeetingDecision, ...]:
         """Decided as ``recommend_many`` decides (one pass, stored evidence included), not stored."""
-        if not policy_refs:
-            raise InvalidArgument([FieldViolation("policies", "must name at least one policy")])
-        command = self.effective(tenant, command, today)
-        entries = self._entries(tenant, tuple((r, f"policies[{i}]") for i, r in enumerate(policy_refs)))
-        return self.recommender.decide_many(
-            command.meeting, tuple(e.policy for e in entries), command.as_of, command.evidence
-        )
+        return self._decide(tenant, command, _fields(policy_refs), today)[2]
 
     def recommend(
         self, tenant: str, command: RecommendCommand, today: dt.date, deadline: float | None = None
@@ -118,10 +121,7 @@ class DecisionLog:
         each replays by itself. A policy named twice, or two references to one
         version, is INVALID_ARGUMENT on ``policies[i]``; an unknown one NOT_FOUND.
         """
-        if not policy_refs:
-            raise InvalidArgument([FieldViolation("policies", "must name at least one policy")])
-        fields = tuple((ref, f"policies[{i}]") for i, ref in enumerate(policy_refs))
-        return self._record(tenant, command, fields, today, deadline)
+        return self._record(tenant, command, _fields(policy_refs), today, deadline)
 
     def _record(
         self,
@@ -133,11 +133,7 @@ class DecisionLog:
     ) -> tuple[Recorded, ...]:
         """Decides under each (reference, field) and stores every decision in one group write."""
         _check_deadline(deadline, "before it was decided")
-        command = self.effective(tenant, command, today)
-        entries = self._entries(tenant, refs)
-        decisions = self.recommender.decide_many(
-            command.meeting, tuple(e.policy for e in entries), command.as_of, command.evidence
-        )
+        command, entries, decisions = self._decide(tenant, command, refs, today)
         _check_deadline(deadline, "before it was stored")
         meeting = command.meeting
         body = convert.meeting_to_proto(meeting).SerializeToString(deterministic=True)
@@ -169,7 +165,9 @@ class DecisionLog:
                     engine_version=ENGINE_VERSION,
                     as_of=decision.as_of,
                     # The request as evaluated under this one policy: what replay reads back.
-                    request=convert.request_bytes(body, dataclasses.replace(command, policy=ref)),
+                    request=convert.request_bytes(
+                        body, command if ref == command.policy else dataclasses.replace(command, policy=ref)
+                    ),
                     response=response.SerializeToString(deterministic=True),
                 )
                 for (ref, _), entry, decision, response in zip(
@@ -181,8 +179,19 @@ class DecisionLog:
         recorded = []
         for s, decision, response in zip(stored, decisions, responses, strict=True):
             response.decision_id = s.decision_id
-            recorded.append(Recorded(s.decision_id, decision, response))
+            recorded.append(Recorded(s.decision_id, decision, response, body))
         return tuple(recorded)
+
+    def _decide(
+        self, tenant: str, command: RecommendCommand, refs: tuple[tuple[str, str], ...], today: dt.date
+    ) -> tuple[RecommendCommand, tuple[CatalogEntry, ...], tuple[MeetingDecision, ...]]:
+        """The effective command, each (reference, field) resolved, and the one-pass decisions."""
+        command = self.effective(tenant, command, today)
+        entries = self._entries(tenant, refs)
+        decisions = self.recommender.decide_many(
+            command.meeting, tuple(e.policy for e in entries), command.as_of, command.evidence
+        )
+        return command, entries, decisions
 
     def _entries(self, tenant: str, refs: tuple[tuple[str, str], ...]) -> tuple[CatalogEntry, ...]:
         """Each reference resolved in the catalog; two resolving to one version are refused."""

@@ -41,7 +41,6 @@ from proxyvote.store import SHARED
 from proxyvote.store.meetings import PastMeetingRepository
 from proxyvote.store.programmes import ParsedOnce, ProgrammeRepository
 from proxyvote.store.vote_plans import PlanSummary, VotePlanRecord, VotePlanRepository
-from proxyvote.wire import convert
 from proxyvote.wire.meeting_files import meeting_from_body
 
 
@@ -362,7 +361,7 @@ class VotePlans:
                 record_date=positions.record_date,
                 security=plan.security,
                 accounts=len(plan.accounts),
-                meeting=convert.meeting_to_proto(meeting).SerializeToString(deterministic=True),
+                meeting=next(iter(recorded.values())).meeting_body,  # serialised once, by the log
                 plan=canonical(doc),
                 positions=encode_positions(plan.accounts, positions.not_offered),
             )
