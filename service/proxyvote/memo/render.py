@@ -204,13 +204,12 @@ class MemoRenderer:
     ) -> tuple[bytes, str]:
         """(content, content type). Format 0 or 1 is Markdown, 2 HTML, 3 PDF (memo_service.proto)."""
         memo_format, variant = check_options(memo_format, variant)
-        if memo_format == FORMAT_MARKDOWN:
-            text = self.markdown(decision, overrides, decision_id, replay_differs_from, variant)
-            return text.encode("utf-8"), MARKDOWN
-        page = self.html(decision, overrides, decision_id, replay_differs_from, variant)
-        if memo_format == FORMAT_HTML:
-            return page.encode("utf-8"), HTML
-        return pdf_from_html(page), PDF
+        return _as_format(
+            memo_format,
+            lambda text_format: self._text(
+                text_format, variant, decision, overrides, decision_id, replay_differs_from
+            ),
+        )
 
     def render_perspectives(
         self,
@@ -222,12 +221,9 @@ class MemoRenderer:
         policies, one column per decision, in the order given. ``decision_ids``, when the
         decisions are stored ones, one per decision."""
         memo_format, _ = check_options(memo_format, VARIANT_PERSPECTIVES)
-        if memo_format == FORMAT_MARKDOWN:
-            return self._perspectives(memo_format, decisions, decision_ids).encode("utf-8"), MARKDOWN
-        page = self._perspectives(FORMAT_HTML, decisions, decision_ids)
-        if memo_format == FORMAT_HTML:
-            return page.encode("utf-8"), HTML
-        return pdf_from_html(page), PDF
+        return _as_format(
+            memo_format, lambda text_format: self._perspectives(text_format, decisions, decision_ids)
+        )
 
     def _perspectives(self, memo_format: int, decisions, decision_ids) -> str:
         template = self._templates[(memo_format, VARIANT_PERSPECTIVES)]
@@ -289,6 +285,17 @@ def perspectives_context(decisions: tuple[MeetingDecision, ...], decision_ids: t
         against=[row for row in rows if row["against"]],
         review=[row for row in rows if row["review"]],
     )
+
+
+def _as_format(memo_format: int, text_in) -> tuple[bytes, str]:
+    """(content, content type) of a checked format: ``text_in(FORMAT_MARKDOWN or FORMAT_HTML)``
+    gives the text; a PDF is the HTML printed."""
+    if memo_format == FORMAT_MARKDOWN:
+        return text_in(FORMAT_MARKDOWN).encode("utf-8"), MARKDOWN
+    page = text_in(FORMAT_HTML)
+    if memo_format == FORMAT_HTML:
+        return page.encode("utf-8"), HTML
+    return pdf_from_html(page), PDF
 
 
 def pdf_from_html(page: str) -> bytes:
