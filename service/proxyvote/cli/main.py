@@ -551,22 +551,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _rpc_error_line(exc) -> str:
-    from grpc_status import rpc_status
+    from proxyvote.cli.rpc_errors import error_line
 
-    line = f"error: {exc.code().name}: {exc.details()}"
-    try:
-        status = rpc_status.from_call(exc)
-    except (ValueError, AttributeError):
-        status = None
-    if status is not None and status.details:
-        from google.rpc import error_details_pb2
-
-        for detail in status.details:
-            bad = error_details_pb2.BadRequest()
-            if detail.Unpack(bad):
-                fields = "; ".join(f"{v.field}: {v.description}" for v in bad.field_violations)
-                line = f"error: {exc.code().name}: {fields}"
-    return line
+    return error_line(exc)
 
 
 def main(argv: list[str] | None = None, environ=None) -> int:

@@ -180,6 +180,7 @@ def _import_remote(args, content: bytes):
 
     from proxyvote.app.accounts import AccountsReport
     from proxyvote.cli.main import CliError
+    from proxyvote.cli.rpc_errors import error_reason, field_violations
     from proxyvote.errors import AccountsFileInvalid, FieldViolation
     from proxyvote.store.programmes import AccountsImport
     from proxyvote.v1 import voting_choice_service_pb2 as vc
@@ -198,8 +199,8 @@ def _import_remote(args, content: bytes):
                 metadata=metadata,
             )
     except grpc.RpcError as exc:
-        violations = _violations(exc) if exc.code() == grpc.StatusCode.INVALID_ARGUMENT else []
-        if violations and _reason(exc) == "ACCOUNTS_FILE_INVALID":
+        violations = field_violations(exc) if exc.code() == grpc.StatusCode.INVALID_ARGUMENT else []
+        if violations and error_reason(exc) == "ACCOUNTS_FILE_INVALID":
             raise AccountsFileInvalid([FieldViolation(f, d) for f, d in violations]) from exc
         raise
     summary = AccountsImport(
@@ -213,36 +214,6 @@ def _import_remote(args, content: bytes):
 
 
 MAX_REMOTE_BYTES = 32 * 1024 * 1024 - 64 * 1024  # the server's message limit, less the request's other fields
-
-
-def _status_details(exc):
-    from grpc_status import rpc_status
-
-    try:
-        status = rpc_status.from_call(exc)
-    except (ValueError, AttributeError):
-        return []
-    return list(status.details) if status is not None else []
-
-
-def _violations(exc) -> list[tuple[str, str]]:
-    from google.rpc import error_details_pb2
-
-    for detail in _status_details(exc):
-        bad = error_details_pb2.BadRequest()
-        if detail.Unpack(bad):
-            return [(v.field, v.description) for v in bad.field_violations]
-    return []
-
-
-def _reason(exc) -> str:
-    from google.rpc import error_details_pb2
-
-    for detail in _status_details(exc):
-        info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info):
-            return info.reason
-    return ""
 
 
 def _meeting(vote_plans, tenant: str, ref: str):
