@@ -41,6 +41,7 @@ from proxyvote.core.meetings import combine as combine_meetings
 from proxyvote.core.meetings import item_id_for, meeting_key, normalise_description, normalise_identifier
 from proxyvote.core.model import FREQUENCIES, NO_RECOMMENDATION, BallotItem, InvestorVote, Issuer, Meeting
 from proxyvote.errors import FieldViolation, InvalidArgument
+from proxyvote.wire.xml_nodes import child, children, clean_text, local_name
 
 NAMESPACE = "http://www.sec.gov/edgar/document/npxproxy/informationtable"
 COVER_NAMESPACE = "http://www.sec.gov/edgar/npx"
@@ -122,39 +123,35 @@ class _Errors:
             raise InvalidArgument(self.items)
 
 
-def _clean(text: str | None) -> str:
-    return " ".join((text or "").split())
-
-
 def map_vote(text: str | None) -> str | None:
     """An N-PX howVoted as our vote name; None for no vote; ValueError for an unknown value."""
-    cleaned = _clean(text).upper()
+    cleaned = clean_text(text).upper()
     if not cleaned or cleaned in _NO_VOTE:
         return None
     if cleaned in _VOTES:
         return _VOTES[cleaned]
     raise ValueError(
-        f"{_clean(text)[:40]!r} is not an N-PX vote (FOR, AGAINST, ABSTAIN, WITHHOLD, 1/2/3 YEARS)"
+        f"{clean_text(text)[:40]!r} is not an N-PX vote (FOR, AGAINST, ABSTAIN, WITHHOLD, 1/2/3 YEARS)"
     )
 
 
 def map_recommendation(text: str | None) -> str:
     """An N-PX managementRecommendation as our vote name or NONE; ValueError for an unknown value."""
-    cleaned = _clean(text).upper()
+    cleaned = clean_text(text).upper()
     if cleaned in _NO_RECOMMENDATION:
         return NO_RECOMMENDATION
     if cleaned in _VOTES:
         return _VOTES[cleaned]
-    raise ValueError(f"{_clean(text)[:40]!r} is not an N-PX management recommendation")
+    raise ValueError(f"{clean_text(text)[:40]!r} is not an N-PX management recommendation")
 
 
 def map_proponent(text: str | None) -> str:
-    cleaned = _clean(text).upper()
+    cleaned = clean_text(text).upper()
     if not cleaned:
         return "MANAGEMENT"
     if cleaned in _PROPONENTS:
         return _PROPONENTS[cleaned]
-    raise ValueError(f"{_clean(text)[:40]!r} is not an N-PX vote source (ISSUER or SECURITY HOLDER)")
+    raise ValueError(f"{clean_text(text)[:40]!r} is not an N-PX vote source (ISSUER or SECURITY HOLDER)")
 
 
 # --- XML vote tables ---
@@ -210,22 +207,9 @@ def parse_xml(data: bytes, name: str) -> etree._Element:
     return root
 
 
-def _local(element) -> str:
-    return etree.QName(element).localname if isinstance(element.tag, str) else ""
-
-
-def _children(element, local: str):
-    return [c for c in element if isinstance(c.tag, str) and _local(c) == local]
-
-
-def _child(element, local: str):
-    found = _children(element, local)
-    return found[0] if found else None
-
-
 def _text(element, local: str) -> str:
-    child = _child(element, local)
-    return _clean(child.text) if child is not None else ""
+    found = child(element, local)
+    return clean_text(found.text) if found is not None else ""
 
 
 def _at(name: str, element) -> str:
@@ -266,7 +250,7 @@ def rows_from_xml(data: bytes, name: str, filer: str, source: str) -> list[NpxRo
         )
     errors = _Errors()
     rows = []
-    tables = _children(root, "proxyTable")
+    tables = children(root, "proxyTable")
     if not tables:
         errors.add(_at(name, root), "<proxyVoteTable> holds no <proxyTable>")
     for table in tables:
@@ -281,11 +265,11 @@ def _xml_row(errors: _Errors, table, name: str, filer: str, source: str) -> NpxR
     before = len(errors.items)
 
     def required(local: str) -> str:
-        child = _child(table, local)
-        if child is None or not _clean(child.text):
-            errors.add(_at(name, child if child is not None else table), f"<{local}> is required")
+        found = child(table, local)
+        if found is None or not clean_text(found.text):
+            errors.add(_at(name, found if found is not None else table), f"<{local}> is required")
             return ""
-        return _clean(child.text)
+        return clean_text(found.text)
 
     issuer_name = required("issuerName")
     description = required("voteDescription")
@@ -295,22 +279,22 @@ def _xml_row(errors: _Errors, table, name: str, filer: str, source: str) -> NpxR
         try:
             meeting_date = _xml_date(date_text)
         except ValueError as exc:
-            errors.add(_at(name, _child(table, "meetingDate")), f"<meetingDate>: {exc}")
+            errors.add(_at(name, child(table, "meetingDate")), f"<meetingDate>: {exc}")
     proponent = "MANAGEMENT"
-    source_element = _child(table, "voteSource")
+    source_element = child(table, "voteSource")
     if source_element is not None:
         try:
             proponent = map_proponent(source_element.text)
         except ValueError as exc:
             errors.add(_at(name, source_element), f"<voteSource>: {exc}")
     categories = []
-    for holder in _children(table, "voteCategories"):
+    for holder in children(table, "voteCategories"):
         for category in holder.iter():
-            if _local(category) == "categoryType" and _clean(category.text):
-                categories.append(_clean(category.text).upper())
+            if local_name(category) == "categoryType" and clean_text(category.text):
+                categories.append(clean_text(category.text).upper())
     lots = []
-    vote = _child(table, "vote")
-    for record in _children(vote, "voteRecord") if vote is not None else []:
+    vote = child(table, "vote")
+    for record in children(vote, "voteRecord") if vote is not None else []:
         lot = _xml_lot(errors, record, name)
         if lot is not None:
             lots.append(lot)
@@ -345,7 +329,7 @@ def _exact(text: str) -> Decimal | None:
 
 
 def _xml_lot(errors: _Errors, record, name: str) -> Lot | None:
-    how = _child(record, "howVoted")
+    how = child(record, "howVoted")
     if how is None:
         errors.add(_at(name, record), "<voteRecord>: <howVoted> is required")
         return None
@@ -355,26 +339,29 @@ def _xml_lot(errors: _Errors, record, name: str) -> Lot | None:
         errors.add(_at(name, how), f"<howVoted>: {exc}")
         return None
     management = NO_RECOMMENDATION
-    rec = _child(record, "managementRecommendation")
+    rec = child(record, "managementRecommendation")
     if rec is not None:
         try:
             management = map_recommendation(rec.text)
         except ValueError as exc:
             errors.add(_at(name, rec), f"<managementRecommendation>: {exc}")
             return None
-    shares_element = _child(record, "sharesVoted")
+    shares_element = child(record, "sharesVoted")
     shares = 0.0
-    if shares_element is not None and _clean(shares_element.text):
+    if shares_element is not None and clean_text(shares_element.text):
         try:
-            shares = float(_clean(shares_element.text))
+            shares = float(clean_text(shares_element.text))
         except ValueError:
             errors.add(
                 _at(name, shares_element),
-                f"<sharesVoted>: {_clean(shares_element.text)[:40]!r} is not a number",
+                f"<sharesVoted>: {clean_text(shares_element.text)[:40]!r} is not a number",
             )
             return None
     return Lot(
-        vote, shares, management, _exact(_clean(shares_element.text)) if shares_element is not None else None
+        vote,
+        shares,
+        management,
+        _exact(clean_text(shares_element.text)) if shares_element is not None else None,
     )
 
 
@@ -418,7 +405,7 @@ def _json_text(errors: _Errors, record: dict, key: str, where: str) -> str:
     if not isinstance(value, str):
         errors.add(where, f"{key}: must be a string")
         return ""
-    return _clean(value)
+    return clean_text(value)
 
 
 def _json_row(errors: _Errors, record: dict, where: str, filer: str, source: str) -> NpxRow | None:
@@ -494,7 +481,7 @@ def _json_row(errors: _Errors, record: dict, where: str, filer: str, source: str
         description=values["vote_description"],
         other_description=values["other_vote_description"],
         proponent_kind=proponent,
-        categories=tuple(dict.fromkeys(_clean(c).upper() for c in categories if _clean(c))),
+        categories=tuple(dict.fromkeys(clean_text(c).upper() for c in categories if clean_text(c))),
         lots=lots,
         investor=f"{investor} (series {values['series']})" if values["series"] else investor,
         source=values["accession"] or source,

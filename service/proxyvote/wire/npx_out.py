@@ -33,7 +33,7 @@ from proxyvote.core.model import NO_RECOMMENDATION, Meeting
 from proxyvote.core.vote_plan import VotePlan, shares_text
 from proxyvote.errors import FieldViolation, InvalidArgument
 from proxyvote.wire.npx import NAMESPACE
-from proxyvote.wire.xml_out import sub_element
+from proxyvote.wire.xml_nodes import sub_element
 
 # Our votes -> N-PX howVoted / managementRecommendation spellings (the reader maps them back).
 HOW_VOTED = {

@@ -33,7 +33,7 @@ from proxyvote.core.model import NO_RECOMMENDATION, REFER, BallotItem, Issuer, M
 from proxyvote.core.vote_plan import ZERO, VotePlan, shares_text
 from proxyvote.errors import FieldViolation, InvalidArgument
 from proxyvote.wire.npx import parse_xml
-from proxyvote.wire.xml_out import sub_element, xml_text
+from proxyvote.wire.xml_nodes import child, children, clean_text, local_name, sub_element, xml_text
 
 SEEV001 = "seev.001.001.11"
 SEEV004 = "seev.004.001.09"
@@ -111,31 +111,14 @@ class Notification:
 # --- helpers over lxml ---
 
 
-def _local(element) -> str:
-    return etree.QName(element).localname if isinstance(element.tag, str) else ""
-
-
-def _kids(element, local: str) -> list:
-    return [c for c in element if isinstance(c.tag, str) and _local(c) == local]
-
-
-def _kid(element, local: str):
-    found = _kids(element, local)
-    return found[0] if found else None
-
-
-def _clean(text: str | None) -> str:
-    return " ".join((text or "").split())
-
-
 def _path_of(element) -> str:
     parts = []
     node = element
     while node is not None and isinstance(node.tag, str):
         parent = node.getparent()
-        name = _local(node)
+        name = local_name(node)
         if parent is not None:
-            same = _kids(parent, name)
+            same = children(parent, name)
             if len(same) > 1:
                 name = f"{name}[{same.index(node) + 1}]"
         parts.append(name)
@@ -170,13 +153,13 @@ class _Reader:
         return element
 
     def text(self, parent, local: str, required: bool = False, max_length: int = 0) -> str:
-        element = _kid(parent, local) if parent is not None else None
+        element = child(parent, local) if parent is not None else None
         if element is None:
             if required and parent is not None:
                 self.missing(parent, local)
             return ""
         self.used.add(element)
-        value = _clean(element.text)
+        value = clean_text(element.text)
         if required and not value:
             self.error(element, "is empty")
         if max_length and len(value) > max_length:
@@ -186,7 +169,7 @@ class _Reader:
     def code(self, parent, local: str, allowed: Iterable[str], required: bool = False) -> str:
         value = self.text(parent, local, required)
         if value and value not in allowed:
-            self.error(_kid(parent, local), f"{value[:40]!r} is not one of {', '.join(allowed)}")
+            self.error(child(parent, local), f"{value[:40]!r} is not one of {', '.join(allowed)}")
             return ""
         return value
 
@@ -198,13 +181,13 @@ class _Reader:
             return True
         if value in ("false", "0"):
             return False
-        self.error(_kid(parent, local), f"{value[:40]!r} is not a boolean (true or false)")
+        self.error(child(parent, local), f"{value[:40]!r} is not a boolean (true or false)")
         return None
 
     def date(self, element) -> dt.date | None:
         """An ISODate, or the date of an ISODateTime."""
         self.used.add(element)
-        value = _clean(element.text)
+        value = clean_text(element.text)
         try:
             if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
                 return dt.date.fromisoformat(value)
@@ -220,13 +203,13 @@ class _Reader:
         out: list[Note] = []
 
         def walk(element) -> None:
-            for child in element:
-                if not isinstance(child.tag, str) or child in self.used:
+            for node in element:
+                if not isinstance(node.tag, str) or node in self.used:
                     continue
-                if child in self.entered:
-                    walk(child)
+                if node in self.entered:
+                    walk(node)
                 else:
-                    out.append(Note(_path_of(child), child.sourceline or 0, _why(child)))
+                    out.append(Note(_path_of(node), node.sourceline or 0, _why(node)))
 
         walk(root)
         return tuple(out)
@@ -246,12 +229,12 @@ _WHY = {
 
 
 def _why(element) -> str:
-    local = _local(element)
+    local = local_name(element)
     if local == "VoteInstrTp":
         return "an instruction type that is no vote we cast (chairman, discretionary, no action, ...)"
     if local == "MgmtRcmmndtn":
         return "a recommendation that is no vote (CHRM, NOAC, BLNK, ...): taken as no recommendation"
-    if local == "Desc" and _local(element.getparent()) == "Rsltn":
+    if local == "Desc" and local_name(element.getparent()) == "Rsltn":
         return "a description in another language: the English one (else the first) is kept"
     return _WHY.get(local, "not mapped: no place for it in our meeting")
 
@@ -281,19 +264,19 @@ def meeting_from_seev001(data: bytes, name: str) -> Notification:
             ]
         )
     reader.enter(root)
-    body = _kid(root, "MtgNtfctn") if qname.localname == "Document" else None
+    body = child(root, "MtgNtfctn") if qname.localname == "Document" else None
     if body is None:
         reader.error(root, "<Document><MtgNtfctn> is required (a seev.001 MeetingNotification)")
         reader.raise_if_any()
     reader.enter(body)
-    general = reader.enter(_kid(body, "NtfctnGnlInf"))
+    general = reader.enter(child(body, "NtfctnGnlInf"))
     notification_id = ""
     if general is None:
         reader.missing(body, "NtfctnGnlInf")
     else:
         notification_id = reader.text(general, "NtfctnId", max_length=MAX_ID)
         reader.code(general, "NtfctnTp", ("NEWM", "REPL", "RMDR"), required=True)
-        status = _kid(general, "NtfctnSts")
+        status = child(general, "NtfctnSts")
         if status is None:
             reader.missing(general, "NtfctnSts")
         else:
@@ -302,7 +285,7 @@ def meeting_from_seev001(data: bytes, name: str) -> Notification:
             reader.code(status, "EvtConfSts", ("CONF", "UCON"), required=True)
     meeting_id, issuer_meeting_id, meeting_type = "", "", ""
     record_date = None
-    mtg = reader.enter(_kid(body, "Mtg"))
+    mtg = reader.enter(child(body, "Mtg"))
     if mtg is None:
         reader.missing(body, "Mtg")
     else:
@@ -310,12 +293,12 @@ def meeting_from_seev001(data: bytes, name: str) -> Notification:
         issuer_meeting_id = reader.text(mtg, "IssrMtgId", max_length=MAX_ID)
         type_code = reader.code(mtg, "Tp", MEETING_TYPE_CODES, required=True)
         meeting_type = MEETING_TYPES.get(type_code, "")
-        classification = _kid(mtg, "Clssfctn")
+        classification = child(mtg, "Clssfctn")
         if classification is not None:
             reader.enter(classification)
             reader.code(classification, "Cd", CLASSIFICATION_CODES)
         if type_code == "BMET":
-            tp = _kid(mtg, "Tp")
+            tp = child(mtg, "Tp")
             reader.extra.append(
                 Note(
                     _path_of(tp),
@@ -323,16 +306,16 @@ def meeting_from_seev001(data: bytes, name: str) -> Notification:
                     "BMET (bondholder meeting) is no meeting type of ours: left unset",
                 )
             )
-        fixing = _kid(mtg, "EntitlmntFxgDt")
+        fixing = child(mtg, "EntitlmntFxgDt")
         if fixing is not None:
             record_date = _date_format(reader, fixing, ("Dt",), "Dt")
     meeting_date = None
-    details = _kids(body, "MtgDtls")
+    details = children(body, "MtgDtls")
     if not details:
         reader.missing(body, "MtgDtls")
     else:
         first = reader.enter(details[0])
-        when = _kid(first, "DtAndTm")
+        when = child(first, "DtAndTm")
         if when is None:
             reader.missing(first, "DtAndTm")
         else:
@@ -340,29 +323,29 @@ def meeting_from_seev001(data: bytes, name: str) -> Notification:
             if meeting_date is None and not reader.errors:
                 reader.error(when, "the meeting date is not given (a date code is no date)")
     issuer = _issuer(reader, body)
-    securities = _kids(body, "Scty")
+    securities = children(body, "Scty")
     isin, cusip, ticker, security_name = "", "", "", ""
     if not securities:
         reader.missing(body, "Scty")
     else:
         security = reader.enter(securities[0])
-        ident = reader.enter(_kid(security, "FinInstrmId"))
+        ident = reader.enter(child(security, "FinInstrmId"))
         if ident is None:
             reader.missing(security, "FinInstrmId")
         else:
             isin = reader.text(ident, "ISIN")
             if isin and not re.fullmatch(r"[A-Z]{2}[A-Z0-9]{9}[0-9]", isin):
-                reader.error(_kid(ident, "ISIN"), f"{isin[:40]!r} is not an ISIN")
+                reader.error(child(ident, "ISIN"), f"{isin[:40]!r} is not an ISIN")
             security_name = reader.text(ident, "Desc")
-            for other in _kids(ident, "OthrId"):
+            for other in children(ident, "OthrId"):
                 cusip, ticker = _other_id(reader, other, cusip, ticker)
     items = _resolutions(reader, body)
-    if not _kids(body, "Rsltn"):
+    if not children(body, "Rsltn"):
         reader.error(body, "<Rsltn> is required: a meeting without resolutions has no ballot")
     issuer_name = issuer.name or security_name
-    if not issuer_name and _kid(body, "Issr") is not None:
+    if not issuer_name and child(body, "Issr") is not None:
         reader.error(
-            _kid(body, "Issr"),
+            child(body, "Issr"),
             "the issuer's name is required (Issr/Id/NmAndAdr/Nm, or Scty/FinInstrmId/Desc)",
         )
     reader.raise_if_any()
@@ -386,17 +369,17 @@ def _date_format(reader: _Reader, holder, choices: tuple[str, ...], inner: str |
     """A DateFormat choice: a date (or date-time), or a date code (no date: reported as a note)."""
     reader.enter(holder)
     for local in choices:
-        choice = _kid(holder, local)
+        choice = child(holder, local)
         if choice is None:
             continue
         reader.enter(choice)
         for leaf in ("Dt", "DtTm"):
-            element = _kid(choice, leaf)
+            element = child(choice, leaf)
             if element is not None:
                 return reader.date(element)
         reader.error(choice, "holds neither <Dt> nor <DtTm>")
         return None
-    if _kid(holder, "DtCd") is None:
+    if child(holder, "DtCd") is None:
         reader.error(holder, f"holds no date (<{'> or <'.join(choices)}> or <DtCd>)")
     return None
 
@@ -408,26 +391,26 @@ class _IssuerRead:
 
 
 def _issuer(reader: _Reader, body) -> _IssuerRead:
-    issuer = reader.enter(_kid(body, "Issr"))
+    issuer = reader.enter(child(body, "Issr"))
     if issuer is None:
         reader.missing(body, "Issr")
         return _IssuerRead("", "")
-    ident = reader.enter(_kid(issuer, "Id"))
+    ident = reader.enter(child(issuer, "Id"))
     if ident is None:
         reader.missing(issuer, "Id")
         return _IssuerRead("", "")
-    name_and_address = _kid(ident, "NmAndAdr")
+    name_and_address = child(ident, "NmAndAdr")
     if name_and_address is None:
         return _IssuerRead("", "")
     reader.enter(name_and_address)
     name = reader.text(name_and_address, "Nm", required=True)
     country = ""
-    address = _kid(name_and_address, "Adr")
+    address = child(name_and_address, "Adr")
     if address is not None:
         reader.enter(address)
         country = reader.text(address, "Ctry", required=True)
         if country and not re.fullmatch(r"[A-Z]{2}", country):
-            reader.error(_kid(address, "Ctry"), f"{country[:40]!r} is not an ISO 3166 country code")
+            reader.error(child(address, "Ctry"), f"{country[:40]!r} is not an ISO 3166 country code")
     return _IssuerRead(name, country)
 
 
@@ -437,47 +420,47 @@ _TICKER_NAMES = ("TICKER", "TICK", "TS")
 
 def _other_id(reader: _Reader, other, cusip: str, ticker: str) -> tuple[str, str]:
     """OthrId: a CUSIP or a ticker is kept (its Tp names it); any other is left for the notes."""
-    kind_holder = _kid(other, "Tp")
+    kind_holder = child(other, "Tp")
     kind = ""
     if kind_holder is not None:
         kind = (
-            _clean(getattr(_kid(kind_holder, "Cd"), "text", ""))
-            or _clean(getattr(_kid(kind_holder, "Prtry"), "text", ""))
+            clean_text(getattr(child(kind_holder, "Cd"), "text", ""))
+            or clean_text(getattr(child(kind_holder, "Prtry"), "text", ""))
         ).upper()
     if kind in _CUSIP_NAMES and not cusip:
         reader.used.add(other)
-        return _clean(getattr(_kid(other, "Id"), "text", "")), ticker
+        return clean_text(getattr(child(other, "Id"), "text", "")), ticker
     if kind in _TICKER_NAMES and not ticker:
         reader.used.add(other)
-        return cusip, _clean(getattr(_kid(other, "Id"), "text", ""))
+        return cusip, clean_text(getattr(child(other, "Id"), "text", ""))
     return cusip, ticker
 
 
 def _resolutions(reader: _Reader, body) -> list[BallotItem]:
     items = []
     seen: dict[str, int] = {}
-    for resolution in _kids(body, "Rsltn"):
+    for resolution in children(body, "Rsltn"):
         reader.enter(resolution)
         label = reader.text(resolution, "IssrLabl", required=True, max_length=MAX_ID)
         if label in seen:
             reader.error(
-                _kid(resolution, "IssrLabl"), f"duplicate IssrLabl {label!r} (also line {seen[label]})"
+                child(resolution, "IssrLabl"), f"duplicate IssrLabl {label!r} (also line {seen[label]})"
             )
         elif label:
-            seen[label] = _kid(resolution, "IssrLabl").sourceline
+            seen[label] = child(resolution, "IssrLabl").sourceline
         for_information = reader.boolean(resolution, "ForInfOnly", required=True)
         status = reader.code(resolution, "Sts", ("ACTV", "WDRA"), required=True)
         shareholder = reader.boolean(resolution, "SubmittdBySctyHldr")
         title, text = _description(reader, resolution)
         options = []
-        for offered in _kids(resolution, "VoteInstrTp"):
+        for offered in children(resolution, "VoteInstrTp"):
             vote = _offered_vote(reader, offered)
             if vote and vote not in options:
                 options.append(vote)
         recommendation = NO_RECOMMENDATION
-        rec_element = _kid(resolution, "MgmtRcmmndtn")
+        rec_element = child(resolution, "MgmtRcmmndtn")
         if rec_element is not None:
-            code = _clean(rec_element.text)
+            code = clean_text(rec_element.text)
             if code in VOTE_CODES:
                 reader.used.add(rec_element)
                 recommendation = VOTE_CODES[code]
@@ -509,21 +492,22 @@ def _resolutions(reader: _Reader, body) -> list[BallotItem]:
 def _description(reader: _Reader, resolution) -> tuple[str, str]:
     """Titl and Desc of the English description (the first one if none is English);
     descriptions in other languages are left for the notes."""
-    descriptions = _kids(resolution, "Desc")
+    descriptions = children(resolution, "Desc")
     if not descriptions:
         return "", ""
     chosen = next(
-        (d for d in descriptions if _clean(getattr(_kid(d, "Lang"), "text", "")) == "en"), descriptions[0]
+        (d for d in descriptions if clean_text(getattr(child(d, "Lang"), "text", "")) == "en"),
+        descriptions[0],
     )
     reader.enter(chosen)
     lang = reader.text(chosen, "Lang", required=True)
     if lang and not re.fullmatch(r"[a-z]{2}", lang):
-        reader.error(_kid(chosen, "Lang"), f"{lang[:40]!r} is not an ISO 639-1 language code")
+        reader.error(child(chosen, "Lang"), f"{lang[:40]!r} is not an ISO 639-1 language code")
     title = reader.text(chosen, "Titl", max_length=1025)
     paragraphs = []
-    for paragraph in _kids(chosen, "Desc"):
+    for paragraph in children(chosen, "Desc"):
         reader.used.add(paragraph)
-        paragraphs.append(_clean(paragraph.text))
+        paragraphs.append(clean_text(paragraph.text))
     text = "\n\n".join(p for p in paragraphs if p)
     if not title and paragraphs:
         title, text = paragraphs[0], "\n\n".join(p for p in paragraphs[1:] if p)
@@ -532,14 +516,14 @@ def _description(reader: _Reader, resolution) -> tuple[str, str]:
 
 def _offered_vote(reader: _Reader, offered) -> str:
     """VoteInstrTp/VoteInstrTpCd/Tp as our vote; "" for a code that is no vote (left for the notes)."""
-    holder = _kid(offered, "VoteInstrTpCd")
+    holder = child(offered, "VoteInstrTpCd")
     if holder is None:
         reader.missing(offered, "VoteInstrTpCd")
         return ""
-    code_element = _kid(holder, "Tp")
+    code_element = child(holder, "Tp")
     if code_element is None:
         return ""  # a proprietary type: left for the notes
-    code = _clean(code_element.text)
+    code = clean_text(code_element.text)
     if code in VOTE_CODES:
         reader.enter(offered)
         reader.enter(holder)
@@ -553,9 +537,9 @@ def _offered_vote(reader: _Reader, offered) -> str:
 
 def _withdrawn_notes(body) -> list[Note]:
     notes = []
-    for resolution in _kids(body, "Rsltn"):
-        label = _clean(getattr(_kid(resolution, "IssrLabl"), "text", ""))
-        if _clean(getattr(_kid(resolution, "Sts"), "text", "")) == "WDRA":
+    for resolution in children(body, "Rsltn"):
+        label = clean_text(getattr(child(resolution, "IssrLabl"), "text", ""))
+        if clean_text(getattr(child(resolution, "Sts"), "text", "")) == "WDRA":
             notes.append(
                 Note(
                     _path_of(resolution),
@@ -563,7 +547,7 @@ def _withdrawn_notes(body) -> list[Note]:
                     f"resolution {label} is withdrawn (WDRA): not on our ballot",
                 )
             )
-        elif _clean(getattr(_kid(resolution, "ForInfOnly"), "text", "")) in ("true", "1"):
+        elif clean_text(getattr(child(resolution, "ForInfOnly"), "text", "")) in ("true", "1"):
             notes.append(
                 Note(
                     _path_of(resolution),
@@ -790,13 +774,13 @@ class ReadInstruction:
 
 
 def _quantity(reader: _Reader, holder) -> Decimal | None:
-    qty = _kid(holder, "Qty")
-    unit = _kid(qty, "Unit") if qty is not None else None
+    qty = child(holder, "Qty")
+    unit = child(qty, "Unit") if qty is not None else None
     if unit is None:
         reader.error(holder, "<Qty><Unit> is required (a quantity of securities)")
         return None
     reader.used.add(holder)
-    text = _clean(unit.text)
+    text = clean_text(unit.text)
     try:
         value = Decimal(text)
     except InvalidOperation:
@@ -812,7 +796,7 @@ def read_meeting_instruction(data: bytes, name: str) -> ReadInstruction:
     root = parse_xml(data, name)
     reader = _Reader(name)
     qname = etree.QName(root)
-    body = _kid(root, "MtgInstr") if qname.localname == "Document" else None
+    body = child(root, "MtgInstr") if qname.localname == "Document" else None
     if qname.namespace != SEEV004_NS or body is None:
         raise InvalidArgument(
             [
@@ -826,26 +810,26 @@ def read_meeting_instruction(data: bytes, name: str) -> ReadInstruction:
     reader.enter(root)
     reader.enter(body)
     message_id = reader.text(body, "MtgInstrId", max_length=MAX_ID)
-    ref = reader.enter(_kid(body, "MtgRef"))
+    ref = reader.enter(child(body, "MtgRef"))
     meeting_id = ""
     if ref is None:
         reader.missing(body, "MtgRef")
     else:
         meeting_id = reader.text(ref, "MtgId", required=True, max_length=MAX_ID)
-        when = _kid(ref, "MtgDtAndTm")
+        when = child(ref, "MtgDtAndTm")
         if when is None:
             reader.missing(ref, "MtgDtAndTm")
         else:
             reader.date(when)
         reader.code(ref, "Tp", MEETING_TYPE_CODES, required=True)
-        reader.used.update(c for c in ref if _local(c) in ("IssrMtgId", "Clssfctn", "Issr"))
-    security = reader.enter(_kid(body, "FinInstrmId"))
+        reader.used.update(c for c in ref if local_name(c) in ("IssrMtgId", "Clssfctn", "Issr"))
+    security = reader.enter(child(body, "FinInstrmId"))
     isin = reader.text(security, "ISIN") if security is not None else ""
     if security is not None:
-        reader.used.update(c for c in security if _local(c) in ("OthrId", "Desc"))
+        reader.used.update(c for c in security if local_name(c) in ("OthrId", "Desc"))
     if security is None:
         reader.missing(body, "FinInstrmId")
-    instructions = _kids(body, "Instr")
+    instructions = children(body, "Instr")
     votes: dict[str, dict[str, Decimal]] = {}
     custodian, balance = "", ZERO
     if len(instructions) != 1:
@@ -853,51 +837,51 @@ def read_meeting_instruction(data: bytes, name: str) -> ReadInstruction:
     else:
         instruction = reader.enter(instructions[0])
         reader.text(instruction, "SnglInstrId", required=True, max_length=MAX_ID)
-        requested = _kid(instruction, "ReqdExctnDt")
+        requested = child(instruction, "ReqdExctnDt")
         if requested is not None:
             reader.date(requested)
         reader.boolean(instruction, "VoteExctnConf", required=True)
-        account = reader.enter(_kid(instruction, "AcctDtls"))
+        account = reader.enter(child(instruction, "AcctDtls"))
         if account is None:
             reader.missing(instruction, "AcctDtls")
         else:
             custodian = reader.text(account, "AcctId", max_length=MAX_ID)
-            held = _kid(account, "InstdBal")
+            held = child(account, "InstdBal")
             if held is None:
                 reader.missing(account, "InstdBal")
             else:
                 reader.enter(held)
-                bal = _kid(held, "Bal")
+                bal = child(held, "Bal")
                 if bal is None:
                     reader.missing(held, "Bal")
                 else:
                     reader.code(bal, "ShrtLngPos", ("LONG", "SHOR"), required=True)
                     balance = _quantity(reader, bal) or ZERO
-        details = _kid(instruction, "VoteDtls")
+        details = child(instruction, "VoteDtls")
         if details is not None:
             reader.enter(details)
-            per_agenda = _kid(details, "VoteInstrForAgndRsltn")
-            per_resolution = _kid(per_agenda, "VotePerAgndRsltn") if per_agenda is not None else None
+            per_agenda = child(details, "VoteInstrForAgndRsltn")
+            per_resolution = child(per_agenda, "VotePerAgndRsltn") if per_agenda is not None else None
             if per_agenda is not None:
                 reader.enter(per_agenda)
             if per_resolution is not None:
                 reader.enter(per_resolution)
-                for vote in _kids(per_resolution, "VoteInstr"):
+                for vote in children(per_resolution, "VoteInstr"):
                     reader.enter(vote)
                     label = reader.text(vote, "IssrLabl", required=True, max_length=MAX_ID)
                     if label in votes:
-                        reader.error(_kid(vote, "IssrLabl"), f"duplicate IssrLabl {label!r}")
+                        reader.error(child(vote, "IssrLabl"), f"duplicate IssrLabl {label!r}")
                     quantities: dict[str, Decimal] = {}
-                    for child in vote:
-                        local = _local(child)
+                    for node in vote:
+                        local = local_name(node)
                         if local in _VOTE_OF_ELEMENT:
-                            value = _quantity(reader, child)
+                            value = _quantity(reader, node)
                             if value is not None:
                                 quantities[_VOTE_OF_ELEMENT[local]] = value
                     votes[label] = quantities
     plan_id, decision_ids = "", {}
-    for supplementary in _kids(body, "SplmtryData"):
-        envelope = _kid(supplementary, "Envlp")
+    for supplementary in children(body, "SplmtryData"):
+        envelope = child(supplementary, "Envlp")
         block = None
         if envelope is not None:
             block = next(
